@@ -1,0 +1,31 @@
+# A newcomer's two commands: `make fit` and `make test`. Both create .venv and install the project first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The torch build to install when the venv has none (e.g. TORCH_SPEC="torch==2.13.0" for the CPU wheel).
+TORCH_SPEC ?=
+ARGS ?=
+
+.PHONY: install fit test lint clean
+
+# The stamp is rebuilt only when pyproject.toml changes, so the second `make` starts at once.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(if $(TORCH_SPEC),$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)")
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+fit: install
+	$(BIN)/python scripts/fit.py $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install
+	$(BIN)/ruff check rnn_lightning scripts tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,64 @@
+"""A Keras-style ``model.summary()`` table, printed when training starts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_info
+from torch import nn
+
+from rnn_lightning.model import SentimentRNN
+
+KERAS_SIMPLE_RNN_TOTAL = 328_353  # Embedding 320,000 + 4 x SimpleRNN 2,080 + Dense 33
+
+
+def _count(parameters: list[nn.Parameter]) -> tuple[int, int]:
+    return sum(p.numel() for p in parameters), sum(p.numel() for p in parameters if p.requires_grad)
+
+
+def keras_summary(model: SentimentRNN, maxlen: int | None = None) -> str:
+    """Describe each layer with its output shape and parameter counts, as Keras's summary does.
+
+    Args:
+        model: The network.
+        maxlen: Sequence length to show in output shapes (``None`` shows a variable length).
+
+    Returns:
+        The table, totals and a note on where the count differs from the Keras original.
+    """
+    rnn = model.rnn
+    per_layer: dict[int, list[nn.Parameter]] = defaultdict(list)
+    for name, parameter in rnn.named_parameters():
+        per_layer[int(name.rsplit("_l", 1)[1])].append(parameter)
+    time = str(maxlen) if maxlen is not None else "None"
+    rows = [("embedding (Embedding)", f"(None, {time}, {model.embedding.embedding_dim})",
+             *_count(list(model.embedding.parameters())))]
+    for layer in range(rnn.num_layers):
+        shape = f"(None, {time}, {rnn.hidden_size})" if layer < rnn.num_layers - 1 else f"(None, {rnn.hidden_size})"
+        rows.append((f"{model.cell}_{layer + 1} ({type(rnn).__name__})", shape, *_count(per_layer[layer])))
+    rows.append(("head (Linear)", "(None, 1)", *_count(list(model.head.parameters()))))
+
+    total, trainable = _count(list(model.parameters()))
+    lines = [f"{'Layer (type)':<24}{'Output Shape':<18}{'Param #':>10}{'Trainable':>11}", "=" * 63]
+    lines += [f"{name:<24}{shape:<18}{count:>10,}{train:>11,}" for name, shape, count, train in rows]
+    lines += ["=" * 63, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+              f"Non-trainable params: {total - trainable:,}"]
+    if model.cell != "gru":
+        lines.append(
+            f"Note: Keras's {'SimpleRNN' if model.cell == 'rnn' else 'LSTM'} has one bias vector per layer; "
+            f"torch's {type(rnn).__name__} has two (bias_ih and bias_hh), "
+            f"{per_layer[0][-1].numel()} more parameters per layer. "
+            + ("Here bias_hh is frozen at zero, so the trainable count is Keras's."
+               if model.single_bias else "Both are trained here, so the count exceeds Keras's.")
+            + (f" (Keras's total for the study: {KERAS_SIMPLE_RNN_TOTAL:,}.)" if model.cell == "rnn" else "")
+        )
+    return "\n".join(lines)
+
+
+class KerasSummary(L.Callback):
+    """Print :func:`keras_summary` once, on the first process, when fitting starts."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        encoder = getattr(pl_module, "encoder", None)
+        rank_zero_info(keras_summary(pl_module.model, encoder.maxlen if encoder is not None else None))

@@ -1,0 +1,151 @@
+"""Text pipeline: tokenise, rank the vocabulary, encode/decode ids, pad the Keras way.
+
+The id scheme follows ``keras.datasets.imdb.load_data`` with its defaults: 0 is padding, 1 marks the
+start of a review, 2 stands for any word outside the vocabulary, and a word of frequency rank ``r``
+(1 for the most frequent) gets id ``r + INDEX_FROM``. As in Keras, id 3 is therefore never produced and
+only ids below ``num_words`` are kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PAD_ID = 0
+START_ID = 1
+OOV_ID = 2
+INDEX_FROM = 3
+# Bump whenever tokenisation or the id scheme changes: it is part of every cache key and checkpoint.
+TOKENIZER_VERSION = 1
+
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split a review into lower-case words, dropping HTML line breaks and keeping apostrophes.
+
+    Args:
+        text: A raw review.
+
+    Returns:
+        The words in order, e.g. ``"Don't<br />GO!"`` gives ``["don't", "go"]``.
+    """
+    return _WORD.findall(_LINE_BREAK.sub(" ", text.lower()))
+
+
+def rank_words(documents: Iterable[Sequence[str]]) -> list[str]:
+    """Rank words by descending frequency, ties broken alphabetically so the order never depends on file order.
+
+    Args:
+        documents: Tokenised documents (the training split only, to avoid leaking the test set).
+
+    Returns:
+        All distinct words, most frequent first.
+    """
+    counts = Counter(word for doc in documents for word in doc)
+    return sorted(counts, key=lambda word: (-counts[word], word))
+
+
+@dataclass(frozen=True)
+class TextEncoder:
+    """Turns raw reviews into fixed-length id sequences and back, with the Keras IMDB id scheme.
+
+    Attributes:
+        words: Vocabulary in rank order; ``words[i]`` has id ``i + 1 + INDEX_FROM``. Only the words whose
+            id is below ``num_words`` are needed, so only those are kept.
+        num_words: Ids at or above this become ``OOV_ID``.
+        maxlen: Length of every padded sequence.
+    """
+
+    words: tuple[str, ...]
+    num_words: int = 10_000
+    maxlen: int = 500
+
+    @classmethod
+    def from_ranked(cls, ranked_words: Sequence[str], num_words: int = 10_000, maxlen: int = 500) -> TextEncoder:
+        """Build an encoder from a full frequency ranking, keeping only the words that get an id."""
+        if num_words <= INDEX_FROM + 1:
+            raise ValueError(f"num_words must be larger than {INDEX_FROM + 1}, got {num_words}")
+        if maxlen < 1:
+            raise ValueError(f"maxlen must be positive, got {maxlen}")
+        return cls(tuple(ranked_words[: num_words - INDEX_FROM - 1]), num_words, maxlen)
+
+    @property
+    def word_to_id(self) -> dict[str, int]:
+        """Word to id mapping (built on demand: the encoder itself stays a small frozen value)."""
+        return {word: rank + 1 + INDEX_FROM for rank, word in enumerate(self.words)}
+
+    def encode_tokens(self, tokens: Sequence[str], word_to_id: dict[str, int] | None = None) -> list[int]:
+        """Map words to ids, prefixed with ``START_ID``; words without an id become ``OOV_ID``."""
+        lookup = self.word_to_id if word_to_id is None else word_to_id
+        return [START_ID, *(lookup.get(token, OOV_ID) for token in tokens)]
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode raw reviews to a padded ``(len(texts), maxlen)`` int32 array.
+
+        Raises:
+            ValueError: If a review has no words at all; the message names its position.
+        """
+        lookup = self.word_to_id
+        sequences = []
+        for position, text in enumerate(texts):
+            tokens = tokenize(text)
+            if not tokens:
+                raise ValueError(f"review {position} has no words to classify")
+            sequences.append(self.encode_tokens(tokens, lookup))
+        return pad_sequences(sequences, self.maxlen)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Turn ids back into words as the Keras study does: padding dropped, other unknown ids shown as ``?``."""
+        id_to_word = {rank + 1 + INDEX_FROM: word for rank, word in enumerate(self.words)}
+        return " ".join(id_to_word.get(int(i), "?") for i in ids if int(i) != PAD_ID)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-Python form (lists, ints, strs) that can travel in a ``weights_only`` checkpoint."""
+        return {
+            "words": list(self.words),
+            "num_words": self.num_words,
+            "maxlen": self.maxlen,
+            "pad_id": PAD_ID,
+            "start_id": START_ID,
+            "oov_id": OOV_ID,
+            "index_from": INDEX_FROM,
+            "tokenizer_version": TOKENIZER_VERSION,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, object]) -> TextEncoder:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: If the state was written with another id scheme or tokeniser version.
+        """
+        expected = {"pad_id": PAD_ID, "start_id": START_ID, "oov_id": OOV_ID, "index_from": INDEX_FROM,
+                    "tokenizer_version": TOKENIZER_VERSION}
+        found = {key: state.get(key) for key in expected}
+        if found != expected:
+            raise ValueError(f"text settings {found} do not match this version's {expected}")
+        return cls(tuple(state["words"]), int(state["num_words"]), int(state["maxlen"]))
+
+
+def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:
+    """Pad and truncate like Keras's ``pad_sequences`` defaults: zeros in front, the *last* ``maxlen`` ids kept.
+
+    Args:
+        sequences: Id sequences of any lengths.
+        maxlen: Output length.
+
+    Returns:
+        An int32 array of shape ``(len(sequences), maxlen)``.
+    """
+    padded = np.zeros((len(sequences), maxlen), dtype=np.int32)
+    for row, sequence in enumerate(sequences):
+        kept = sequence[-maxlen:]
+        if len(kept):
+            padded[row, maxlen - len(kept):] = kept
+    return padded

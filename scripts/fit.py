@@ -1,0 +1,95 @@
+"""Train the study's model on IMDB with Lightning: checkpoints and TensorBoard curves under --logdir."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+from rnn_lightning.archive import UnsafeArchiveError
+from rnn_lightning.cli import add_data_arguments, datamodule_from_args
+from rnn_lightning.download import DownloadError
+from rnn_lightning.model import CELLS
+from rnn_lightning.module import SentimentClassifier
+from rnn_lightning.training import FitResult, fit
+
+
+def _int_or_float(value: str) -> int | float:
+    """Lightning's convention for limits: an int counts batches, a float is a fraction of them."""
+    return float(value) if "." in value else int(value)
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hardware = parser.add_argument_group("hardware")
+    hardware.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
+    hardware.add_argument("--devices", type=_devices, default="auto", help="devices per node: a count, a list, or auto")
+    hardware.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp for several GPUs")
+    hardware.add_argument("--num-nodes", type=int, default=1, help="machines taking part in DDP training")
+    hardware.add_argument("--precision", default="32-true", help="32-true, bf16-mixed or 16-mixed")
+
+    training = parser.add_argument_group("training")
+    training.add_argument("--max-epochs", type=int, default=10, help="epochs to train")
+    training.add_argument("--lr", type=float, default=1e-3, help="RMSprop learning rate")
+    training.add_argument("--cell", choices=sorted(CELLS), default="rnn", help="recurrent cell (rnn is the study's)")
+    training.add_argument("--seed", type=int, default=42, help="seed of weights, shuffling and dropout")
+    training.add_argument("--deterministic", action="store_true", help="use deterministic algorithms only")
+    training.add_argument("--limit-train-batches", type=_int_or_float, default=None,
+                          help="train on this many batches per epoch (int) or this fraction (float)")
+    training.add_argument("--limit-val-batches", type=_int_or_float, default=None,
+                          help="validate on this many batches (int) or this fraction (float)")
+    training.add_argument("--fast-dev-run", action="store_true",
+                          help="one train and one val batch, no checkpoints or logs: a wiring check")
+
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument("--logdir", default="lightning_logs", help="TensorBoard runs and checkpoints go here")
+    outputs.add_argument("--ckpt-path", default=None,
+                         help="resume from this checkpoint, or 'last' for the newest last.ckpt under --logdir")
+    outputs.add_argument("--test", action="store_true",
+                         help="after fitting, evaluate the best checkpoint on the 25,000 test reviews")
+    add_data_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # The reviews sit in memory as one tensor, so worker processes would only add start-up time.
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    L.seed_everything(args.seed, workers=True, verbose=False)
+    datamodule = datamodule_from_args(args)
+    module = SentimentClassifier(num_words=args.num_words, cell=args.cell, lr=args.lr)
+    try:
+        result = fit(
+            module, datamodule, logdir=args.logdir, ckpt_path=args.ckpt_path, test=args.test,
+            accelerator=args.accelerator, devices=args.devices, strategy=args.strategy, num_nodes=args.num_nodes,
+            precision=args.precision, max_epochs=args.max_epochs, deterministic=args.deterministic or None,
+            limit_train_batches=args.limit_train_batches, limit_val_batches=args.limit_val_batches,
+            fast_dev_run=args.fast_dev_run,
+        )
+    except (FileNotFoundError, DownloadError, UnsafeArchiveError) as error:
+        print(f"fit.py: error: {error}", file=sys.stderr)
+        return 2
+    _report(result, args.logdir)
+    return 0
+
+
+@rank_zero_only
+def _report(result: FitResult, logdir: str) -> None:
+    if result.best_val_acc is not None:
+        print(f"best val/acc: {result.best_val_acc:.4f}")
+    if "test/acc" in result.test_metrics:
+        print(f"test/acc of the best checkpoint: {result.test_metrics['test/acc']:.4f}")
+    print(f"best checkpoint: {result.best_checkpoint or '(none saved)'}")
+    print(f"last checkpoint: {result.last_checkpoint or '(none saved)'}")
+    print(f"curves: tensorboard --logdir {logdir}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
