@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from rnn_lightning.model import SentimentRNN
@@ -59,6 +59,7 @@ def keras_summary(model: SentimentRNN, maxlen: int | None = None) -> str:
 class KerasSummary(L.Callback):
     """Print :func:`keras_summary` once, on the first process, when fitting starts."""
 
+    @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         encoder = getattr(pl_module, "encoder", None)
-        rank_zero_info(keras_summary(pl_module.model, encoder.maxlen if encoder is not None else None))
+        print(keras_summary(pl_module.model, encoder.maxlen if encoder is not None else None))

@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny IMDB archive with the official layout, generated per test session."""
+
+from __future__ import annotations
+
+import io
+import random
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from rnn_lightning.data import IMDBDataModule
+
+REAL_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
+
+POSITIVE = ["great", "wonderful", "moving", "brilliant", "loved", "superb"]
+NEGATIVE = ["awful", "boring", "dull", "terrible", "hated", "pointless"]
+NEUTRAL = ["the", "film", "a", "plot", "actor", "scene", "movie", "it's", "story", "and"]
+
+
+def make_review(rng: random.Random, positive: bool, length: int) -> str:
+    """A review whose sentiment words make the label learnable; some carry <br /> breaks and capitals."""
+    pool = POSITIVE if positive else NEGATIVE
+    words = [rng.choice(pool) if rng.random() < 0.3 else rng.choice(NEUTRAL) for _ in range(length)]
+    words[0] = words[0].capitalize()
+    if length > 4:
+        words[length // 2] += "<br /><br />"
+    return " ".join(words) + "."
+
+
+def add_file(tar: tarfile.TarFile, name: str, text: str) -> None:
+    data = text.encode("utf-8")
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def write_tiny_archive(path: Path, per_class: int = 40, seed: int = 0, extra: dict[str, str] | None = None) -> Path:
+    """Write an ``aclImdb_v1.tar.gz`` look-alike: ``per_class`` reviews per label and split."""
+    rng = random.Random(seed)
+    with tarfile.open(path, "w:gz") as tar:
+        add_file(tar, "aclImdb/README", "tiny test copy\n")
+        for split in ("train", "test"):
+            for label in ("neg", "pos"):
+                for i in range(per_class):
+                    rating = rng.randint(7, 10) if label == "pos" else rng.randint(1, 4)
+                    text = make_review(rng, label == "pos", rng.randint(3, 40))
+                    add_file(tar, f"aclImdb/{split}/{label}/{i}_{rating}.txt", text)
+        add_file(tar, "aclImdb/train/unsup/0_0.txt", "unlabeled reviews are not extracted")
+        for name, text in (extra or {}).items():
+            add_file(tar, name, text)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_archive(tmp_path_factory.mktemp("archive") / "aclImdb_v1.tar.gz")
+
+
+@pytest.fixture()
+def tiny_datamodule(tiny_archive: Path, tmp_path: Path) -> IMDBDataModule:
+    """A prepared and set-up DataModule on the tiny archive, with small text settings for speed."""
+    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24,
+                                batch_size=16)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule

@@ -1,0 +1,165 @@
+import io
+import os
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from rnn_lightning.archive import UnsafeArchiveError, safe_extract
+from rnn_lightning.data import OFFLINE_ENV, IMDBDataModule, read_split
+from rnn_lightning.text import OOV_ID, START_ID
+
+from .conftest import REAL_ARCHIVE, add_file, write_tiny_archive
+
+
+def test_split_sizes_shapes_and_dtypes(tiny_datamodule):
+    # 80 training reviews split 80/20; the 80 test reviews stay whole.
+    assert (len(tiny_datamodule.train_set), len(tiny_datamodule.val_set), len(tiny_datamodule.test_set)) == (64, 16, 80)
+    ids, labels = next(iter(tiny_datamodule.train_dataloader()))
+    assert ids.shape == (16, 24) and ids.dtype == torch.int32
+    assert labels.shape == (16,) and labels.dtype == torch.float32
+    assert int(ids.max()) < 30 and set(labels.tolist()) <= {0.0, 1.0}
+
+
+def test_reviews_are_front_padded_or_cut_to_their_end(tiny_datamodule):
+    padded = truncated = 0
+    for index in range(80):
+        ids, _ = tiny_datamodule.review(index)
+        if ids[0] == 0:  # short review: zeros, then the start id, then words
+            first_real = int(np.flatnonzero(ids)[0])
+            assert ids[first_real] == START_ID and (ids[first_real + 1:] != 0).all()
+            padded += 1
+        elif ids[0] != START_ID:  # long review: its start was cut, so the start id is gone
+            assert START_ID not in ids.tolist()
+            truncated += 1
+    assert padded and truncated  # the tiny archive exercises both cases
+
+
+def test_split_is_seeded_and_reproducible(tiny_archive, tmp_path, tiny_datamodule):
+    again = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
+    again.setup("fit")
+    assert torch.equal(again.val_set.tensors[0], tiny_datamodule.val_set.tensors[0])
+    other = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24,
+                           split_seed=7)
+    other.setup("fit")
+    assert not torch.equal(other.val_set.tensors[0], tiny_datamodule.val_set.tensors[0])
+
+
+def test_vocabulary_comes_from_the_training_split_only(tmp_path):
+    archive = write_tiny_archive(tmp_path / "a.tar.gz", per_class=3,
+                                 extra={f"aclImdb/test/pos/99_{i}.txt": "zyzzyva " * 50 for i in range(7, 10)})
+    datamodule = IMDBDataModule(source=str(archive), data_dir=str(tmp_path / "data"), num_words=100, maxlen=60)
+    datamodule.prepare_data()
+    datamodule.setup()
+    assert "zyzzyva" not in datamodule.encoder.words
+    ids, _ = datamodule.review(len(datamodule.test_set) - 1, "test")
+    assert (ids[ids != 0][1:] == OOV_ID).all()
+
+
+def test_cache_is_reused_not_rebuilt(tiny_datamodule, monkeypatch):
+    cache = tiny_datamodule.cache_path()
+    before = cache.stat().st_mtime_ns
+    monkeypatch.setattr(IMDBDataModule, "_build_cache", lambda self: pytest.fail("cache was rebuilt"))
+    tiny_datamodule.prepare_data()
+    assert cache.stat().st_mtime_ns == before
+
+
+def test_a_truncated_cache_is_rebuilt(tiny_datamodule):
+    cache = tiny_datamodule.cache_path()
+    cache.write_bytes(cache.read_bytes()[:1000])
+    tiny_datamodule.prepare_data()
+    fresh = IMDBDataModule(**{**tiny_datamodule.hparams})
+    fresh.setup()
+    assert len(fresh.test_set) == 80
+
+
+def test_cache_is_keyed_by_text_settings(tiny_datamodule):
+    changed = IMDBDataModule(**{**tiny_datamodule.hparams, "maxlen": 12})
+    assert changed.cache_path() != tiny_datamodule.cache_path()
+    changed.prepare_data()
+    changed.setup()
+    assert changed.train_set.tensors[0].shape[1] == 12
+
+
+def test_extracted_folder_is_accepted_as_source(tiny_archive, tmp_path):
+    folder = safe_extract(tiny_archive, tmp_path / "unpacked")
+    datamodule = IMDBDataModule(source=str(folder), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
+    datamodule.prepare_data()
+    datamodule.setup()
+    assert len(datamodule.train_set) + len(datamodule.val_set) == 80
+
+
+def test_source_can_come_from_the_environment(tiny_archive, tmp_path, monkeypatch):
+    monkeypatch.setenv("IMDB_SOURCE", str(tiny_archive))
+    assert IMDBDataModule(data_dir=str(tmp_path)).hparams.source == str(tiny_archive)
+
+
+def test_extraction_writes_only_labeled_reviews(tiny_datamodule, tmp_path):
+    extracted = next((tmp_path / "data").glob("extracted-*/aclImdb"))
+    assert not (extracted / "train" / "unsup").exists()
+    assert len(list((extracted / "train" / "pos").glob("*.txt"))) == 40
+
+
+def test_a_folder_without_the_official_layout_is_refused(tmp_path):
+    (tmp_path / "aclImdb" / "train" / "pos").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="not an aclImdb folder"):
+        read_split(tmp_path / "aclImdb", "train")
+
+
+def test_offline_mode_names_what_to_set(tmp_path, monkeypatch):
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    datamodule = IMDBDataModule(source="https://example.invalid/aclImdb_v1.tar.gz", data_dir=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="--data-source"):
+        datamodule.prepare_data()
+
+
+def _hostile_archive(path, member):
+    with tarfile.open(path, "w:gz") as tar:
+        add_file(tar, "aclImdb/train/pos/0_9.txt", "fine")
+        tar.addfile(member, io.BytesIO(b"evil") if member.isreg() else None)
+    return path
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("../evil.txt", tarfile.REGTYPE),
+    ("/tmp/evil.txt", tarfile.REGTYPE),
+    ("aclImdb/../../evil.txt", tarfile.REGTYPE),
+    ("aclImdb_evil/evil.txt", tarfile.REGTYPE),
+    ("aclImdb/train/pos/link.txt", tarfile.SYMTYPE),
+    ("aclImdb/train/pos/hard.txt", tarfile.LNKTYPE),
+    ("aclImdb/train/pos/dev", tarfile.CHRTYPE),
+])
+def test_hostile_members_are_refused_before_anything_is_written(tmp_path, name, kind):
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.size = 4 if kind == tarfile.REGTYPE else 0
+    member.linkname = "/etc/passwd" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
+    archive = _hostile_archive(tmp_path / "hostile.tar.gz", member)
+    target = tmp_path / "out" / "deep"
+    with pytest.raises(UnsafeArchiveError):
+        safe_extract(archive, target)
+    assert sorted(os.listdir(tmp_path)) == ["hostile.tar.gz", "out"]
+    assert list(target.iterdir()) == []
+
+
+def test_archive_bombs_are_capped(tiny_archive, tmp_path):
+    with pytest.raises(UnsafeArchiveError, match="more than 10 members"):
+        safe_extract(tiny_archive, tmp_path, max_members=10)
+    with pytest.raises(UnsafeArchiveError, match="more than 100 bytes"):
+        safe_extract(tiny_archive, tmp_path, max_total_bytes=100)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_ARCHIVE.is_file(), reason=f"real archive not found at {REAL_ARCHIVE}")
+def test_real_archive_has_25000_balanced_reviews_per_split(tmp_path):
+    datamodule = IMDBDataModule(source=str(REAL_ARCHIVE), data_dir=str(tmp_path))
+    datamodule.prepare_data()
+    datamodule.setup()
+    assert (len(datamodule.train_set), len(datamodule.val_set), len(datamodule.test_set)) == (20_000, 5_000, 25_000)
+    for split in ("train", "test"):
+        labels = datamodule._arrays[f"y_{split}"]
+        assert len(labels) == 25_000 and int(labels.sum()) == 12_500
+    assert datamodule.encoder.words[:3] == ("the", "and", "a")
+    assert len(datamodule.encoder.words) == 10_000 - 4

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from rnn_lightning.text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, TextEncoder, pad_sequences, rank_words, tokenize
+
+
+def test_tokenize_lowercases_drops_line_breaks_keeps_apostrophes():
+    assert tokenize("Don't GO<br /><br />there!  It's 10/10") == ["don't", "go", "there", "it's", "10", "10"]
+
+
+def test_tokenize_separates_words_joined_by_a_line_break():
+    assert tokenize("end.<br />Start") == ["end", "start"]
+
+
+def test_rank_words_by_frequency_with_alphabetical_ties():
+    documents = [["b", "a", "c"], ["c", "b"], ["c", "d"]]
+    assert rank_words(documents) == ["c", "b", "a", "d"]
+    assert rank_words(reversed(documents)) == ["c", "b", "a", "d"]  # file order does not matter
+
+
+def test_encode_uses_keras_ids_start_oov_and_num_words():
+    encoder = TextEncoder.from_ranked(["the", "film", "was", "rare"], num_words=7, maxlen=10)
+    # Keras: rank r (from 1) gets id r + 3, ids >= num_words become OOV, so "rare" (id 8) is out.
+    assert encoder.words == ("the", "film", "was")
+    row = encoder.encode(["The film was rare unseen"])[0]
+    assert row.tolist() == [PAD_ID] * 4 + [START_ID, 1 + INDEX_FROM, 2 + INDEX_FROM, 3 + INDEX_FROM, OOV_ID, OOV_ID]
+
+
+def test_encode_rejects_a_review_without_words():
+    encoder = TextEncoder.from_ranked(["a"], num_words=10, maxlen=5)
+    with pytest.raises(ValueError, match="review 1 has no words"):
+        encoder.encode(["a a", "  <br /> ...  "])
+
+
+def test_pad_sequences_pads_in_front_and_keeps_the_end():
+    padded = pad_sequences([[5, 6], [1, 2, 3, 4, 5, 6, 7], []], maxlen=4)
+    assert padded.dtype == np.int32
+    assert padded.tolist() == [[0, 0, 5, 6], [4, 5, 6, 7], [0, 0, 0, 0]]
+
+
+def test_decode_shows_unknown_ids_as_question_marks_and_drops_padding():
+    encoder = TextEncoder.from_ranked(["good", "film"], num_words=6, maxlen=6)
+    ids = encoder.encode(["good film indeed"])[0]
+    assert encoder.decode(ids) == "? good film ?"
+
+
+def test_encoder_dict_round_trip_is_plain_python():
+    encoder = TextEncoder.from_ranked(["x", "y", "z"], num_words=6, maxlen=9)
+    state = encoder.to_dict()
+    assert all(type(word) is str for word in state["words"]) and type(state["words"]) is list
+    assert TextEncoder.from_dict(state) == encoder
+
+
+def test_encoder_refuses_state_from_another_tokenizer_version():
+    state = TextEncoder.from_ranked(["x"], num_words=6, maxlen=9).to_dict()
+    state["tokenizer_version"] = 999
+    with pytest.raises(ValueError, match="do not match"):
+        TextEncoder.from_dict(state)

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from rnn_lightning.module import ENCODER_KEY, VAL_ACC, SentimentClassifier
+from rnn_lightning.text import TextEncoder
+from rnn_lightning.training import fit
+
+QUIET = {"accelerator": "cpu", "enable_progress_bar": False, "log_every_n_steps": 1}
+
+
+def tiny_module() -> SentimentClassifier:
+    return SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+
+
+def test_fast_dev_run_wires_everything_and_writes_nothing(tiny_datamodule, tmp_path):
+    result = fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path / "logs"), fast_dev_run=True, **QUIET)
+    assert result.best_checkpoint is None
+    assert not list((tmp_path / "logs").rglob("*.ckpt"))
+
+
+@pytest.mark.slow
+def test_short_run_writes_checkpoints_and_tensorboard_curves(tiny_datamodule, tmp_path):
+    torch.manual_seed(0)
+    result = fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path / "logs"), max_epochs=2, test=True, **QUIET)
+    run = Path(result.log_dir)
+    assert Path(result.best_checkpoint).is_file() and Path(result.last_checkpoint).name == "last.ckpt"
+    assert 0.0 <= result.best_val_acc <= 1.0 and "test/acc" in result.test_metrics
+
+    events = EventAccumulator(str(run))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    for tag in ("train/loss", "train/acc", "val/loss", VAL_ACC):
+        assert tag in scalars
+    assert [event.step for event in events.Scalars(VAL_ACC)] and len(events.Scalars("train/acc")) == 2
+
+    checkpoint = torch.load(result.best_checkpoint, map_location="cpu", weights_only=True)
+    assert checkpoint["hyper_parameters"]["cell"] == "rnn"
+    encoder = TextEncoder.from_dict(checkpoint[ENCODER_KEY])
+    assert encoder == tiny_datamodule.encoder
+
+
+@pytest.mark.slow
+def test_resume_from_last_continues_the_same_run(tiny_datamodule, tmp_path):
+    logdir = str(tmp_path / "logs")
+    first = fit(tiny_module(), tiny_datamodule, logdir=logdir, max_epochs=1, **QUIET)
+    resumed = fit(tiny_module(), tiny_datamodule, logdir=logdir, max_epochs=2, ckpt_path="last", **QUIET)
+    assert resumed.log_dir == first.log_dir
+    last = torch.load(resumed.last_checkpoint, map_location="cpu", weights_only=True)
+    assert last["epoch"] == 1 and last["global_step"] == 2 * len(tiny_datamodule.train_dataloader())
+
+
+def test_resume_without_a_checkpoint_fails_instead_of_starting_over(tiny_datamodule, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no last.ckpt"):
+        fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), ckpt_path="last", max_epochs=1, **QUIET)
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), ckpt_path=str(tmp_path / "x.ckpt"), **QUIET)
+
+
+def test_optimizer_is_keras_rmsprop_over_trainable_parameters_only():
+    module = SentimentClassifier()
+    optimizer = module.configure_optimizers()
+    group = optimizer.param_groups[0]
+    assert isinstance(optimizer, torch.optim.RMSprop)
+    assert (group["lr"], group["alpha"], group["eps"]) == (1e-3, 0.9, 1e-7)
+    assert sum(p.numel() for p in group["params"]) == 328_353
