@@ -40,6 +40,24 @@ def find_last_checkpoint(logdir: str | Path) -> Path:
     return max(candidates, key=lambda path: path.stat().st_mtime_ns)
 
 
+def find_best_checkpoint(logdir: str | Path) -> Path:
+    """The best checkpoint (highest ``val_acc`` in its name) of the most recently written run under ``logdir``.
+
+    Raises:
+        FileNotFoundError: If no run under ``logdir`` has saved a best checkpoint.
+    """
+    candidates = [path for path in Path(logdir).glob("version_*/checkpoints/*.ckpt") if path.name != "last.ckpt"]
+    if not candidates:
+        raise FileNotFoundError(f"no checkpoint under {logdir}/version_*/checkpoints/: train first or pass --ckpt")
+    newest_run = max(candidates, key=lambda path: path.stat().st_mtime_ns).parent
+    return max(newest_run.glob("*.ckpt"), key=lambda path: (path.name != "last.ckpt", _val_acc_in_name(path)))
+
+
+def _val_acc_in_name(path: Path) -> float:
+    match = re.search(r"val_acc=([0-9.]+)\.ckpt$", path.name)
+    return float(match.group(1)) if match else -1.0
+
+
 def resolve_resume(ckpt_path: str | None, logdir: str | Path) -> tuple[Path | None, int | None]:
     """Turn ``--ckpt-path`` into a checkpoint file and the log version to continue writing into.
 

@@ -1,0 +1,151 @@
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnn_lightning.inference import CheckpointError, load_model, predict
+from rnn_lightning.module import SentimentClassifier
+from rnn_lightning.training import fit
+
+ROOT = Path(__file__).resolve().parents[1]
+REVIEWS = ["Brilliant, moving and wonderful.", "Awful dull boring terrible plot.", "the film the actor the scene"]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_archive):
+    """A tiny model trained for two epochs on the tiny archive, and where its run went."""
+    from rnn_lightning.data import IMDBDataModule
+
+    tmp = tmp_path_factory.mktemp("trained")
+    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp / "data"), num_words=30, maxlen=24,
+                                batch_size=16)
+    torch.manual_seed(0)
+    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    result = fit(module, datamodule, logdir=str(tmp / "logs"), max_epochs=2, accelerator="cpu",
+                 enable_progress_bar=False)
+    return module, result
+
+
+def test_checkpoint_loads_with_weights_only_and_carries_plain_text_settings(trained):
+    _, result = trained
+    checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
+    assert all(isinstance(v, (int, float, str, bool)) for v in checkpoint["hyper_parameters"].values())
+    text = checkpoint["text_encoder"]
+    assert isinstance(text["words"], list) and (text["num_words"], text["maxlen"]) == (30, 24)
+    assert (text["start_id"], text["oov_id"], text["index_from"]) == (1, 2, 3)
+
+
+@pytest.mark.slow
+def test_round_trip_in_a_fresh_process_gives_identical_probabilities(trained):
+    module, result = trained
+    expected = predict(module, REVIEWS)
+    code = ("import json, sys; from rnn_lightning.inference import load_model, predict; "
+            f"print(json.dumps(predict(load_model(sys.argv[1]), {REVIEWS!r})))")
+    out = subprocess.run([sys.executable, "-c", code, result.last_checkpoint], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert json.loads(out.stdout) == expected
+    assert all(0.0 < p < 1.0 for p in expected)
+
+
+def test_loaded_model_is_in_eval_mode_and_batches_do_not_change_results(trained):
+    _, result = trained
+    model = load_model(result.last_checkpoint)
+    assert not model.training
+    assert predict(model, REVIEWS, batch_size=1) == pytest.approx(predict(model, REVIEWS, batch_size=3), abs=1e-6)
+
+
+def test_long_reviews_keep_their_last_words_as_in_training(trained):
+    model = load_model(trained[1].last_checkpoint)
+    words = ("great awful the film " * 20).split()
+    tail = " ".join(words[-24:])  # maxlen 24: the last 24 words, the start id cut off
+    assert predict(model, [" ".join(words)]) == predict(model, [tail])
+
+
+def test_predict_names_the_empty_review(trained):
+    model = load_model(trained[1].last_checkpoint)
+    with pytest.raises(ValueError, match="review 1 has no words"):
+        predict(model, ["good film", " \t "])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: None, "no such checkpoint file"),
+    (lambda p: p.write_text("just some text"), "not a loadable checkpoint"),
+    (lambda p: torch.save({"weight": torch.zeros(2)}, p), "not a Lightning checkpoint"),
+    (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"n_heads": 8}}, p), "another model"),
+    (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"cell": "gru"}, "text_encoder": {}}, p),
+     "does not fit this model"),
+])
+def test_bad_checkpoints_get_a_clear_error(tmp_path, make, message):
+    path = tmp_path / "model.ckpt"
+    make(path)
+    with pytest.raises(CheckpointError, match=message):
+        load_model(path)
+
+
+def test_cli_prints_verdicts_and_json(trained, capsys):
+    cli = load_script("predict")
+    assert cli.main(["--ckpt", trained[1].last_checkpoint, *REVIEWS[:2]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["label", "p(pos)", "review"] and len(lines) == 3
+    assert lines[1].split()[0] in ("positive", "negative") and lines[1].endswith("Brilliant, moving and wonderful.")
+    assert cli.main(["--ckpt", trained[1].last_checkpoint, "--json", *REVIEWS]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in records] == REVIEWS
+    assert all(r["label"] == ("positive" if r["probability"] >= 0.5 else "negative") for r in records)
+
+
+def test_cli_defaults_to_the_best_checkpoint_of_the_newest_run(trained, capsys, monkeypatch):
+    cli = load_script("predict")
+    assert cli.main(["--logdir", str(Path(trained[1].log_dir).parent), "--json", "good film"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == "good film"
+
+
+def test_cli_keeps_good_lines_and_reports_bad_ones(trained, tmp_path, capsys):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_bytes(b"great wonderful film\n   \nawful dull\n\xff\xfe broken bytes\n")
+    cli = load_script("predict")
+    assert cli.main(["--ckpt", trained[1].last_checkpoint, "--file", str(reviews), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert [json.loads(line)["text"] for line in captured.out.splitlines()] == ["great wonderful film", "awful dull"]
+    assert captured.err.splitlines() == ["predict.py: error: line 2: empty review: no words to classify",
+                                         "predict.py: error: line 4: not valid UTF-8"]
+
+
+def test_cli_reads_standard_input(trained, capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful film\n")))
+    assert load_script("predict").main(["--ckpt", trained[1].last_checkpoint, "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ckpt", "missing.ckpt", "good"], "missing.ckpt: no such checkpoint file"),
+    (["--logdir", "no-such-logdir", "good"], "no checkpoint under no-such-logdir"),
+])
+def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert load_script("predict").main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_cli_rejects_a_non_checkpoint_file_without_a_traceback(tmp_path):
+    bogus = tmp_path / "notes.ckpt"
+    bogus.write_text("not a checkpoint")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--ckpt", str(bogus), "good"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [f"predict.py: error: {bogus} is not a loadable checkpoint: "
+                                                  + result.stderr.split(": ", 3)[-1].strip()]
