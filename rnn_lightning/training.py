@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from rnn_lightning.callbacks import EpochTimer
 from rnn_lightning.data import IMDBDataModule
 from rnn_lightning.module import VAL_ACC, SentimentClassifier
 from rnn_lightning.summary import KerasSummary
@@ -113,7 +114,7 @@ def fit(
     )
     trainer = L.Trainer(
         logger=logger,
-        callbacks=[checkpoint, KerasSummary(), *(callbacks or [])],
+        callbacks=[checkpoint, KerasSummary(), EpochTimer(), *(callbacks or [])],
         enable_model_summary=False,  # KerasSummary prints the study's table instead
         **trainer_kwargs,
     )

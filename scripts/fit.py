@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from rnn_lightning.archive import UnsafeArchiveError
+from rnn_lightning.callbacks import RecurrentGradNorms
 from rnn_lightning.cli import add_data_arguments, datamodule_from_args
 from rnn_lightning.download import DownloadError
 from rnn_lightning.model import CELLS
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="train on this many batches per epoch (int) or this fraction (float)")
     training.add_argument("--limit-val-batches", type=_int_or_float, default=None,
                           help="validate on this many batches (int) or this fraction (float)")
+    training.add_argument("--log-grad-norms", type=int, default=0, metavar="N",
+                          help="log each recurrent weight's gradient norm to TensorBoard every N steps (0: off)")
     training.add_argument("--fast-dev-run", action="store_true",
                           help="one train and one val batch, no checkpoints or logs: a wiring check")
 
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             precision=args.precision, max_epochs=args.max_epochs, deterministic=args.deterministic or None,
             limit_train_batches=args.limit_train_batches, limit_val_batches=args.limit_val_batches,
             fast_dev_run=args.fast_dev_run,
+            callbacks=[RecurrentGradNorms(args.log_grad_norms)] if args.log_grad_norms else None,
         )
     except (FileNotFoundError, DownloadError, UnsafeArchiveError) as error:
         print(f"fit.py: error: {error}", file=sys.stderr)

@@ -66,3 +66,20 @@ def test_optimizer_is_keras_rmsprop_over_trainable_parameters_only():
     assert isinstance(optimizer, torch.optim.RMSprop)
     assert (group["lr"], group["alpha"], group["eps"]) == (1e-3, 0.9, 1e-7)
     assert sum(p.numel() for p in group["params"]) == 328_353
+
+
+@pytest.mark.slow
+def test_gradient_norms_and_epoch_times_reach_tensorboard(tiny_datamodule, tmp_path):
+    from rnn_lightning.callbacks import RecurrentGradNorms
+
+    result = fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), max_epochs=2,
+                 callbacks=[RecurrentGradNorms(every_n_steps=2)], **QUIET)
+    events = EventAccumulator(result.log_dir)
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    assert {"grad_norm/weight_ih_l0", "grad_norm/weight_hh_l1", "grad_norm/total"} <= set(scalars)
+    assert "grad_norm/bias_hh_l0" not in scalars  # frozen: it has no gradient
+    steps = [event.step for event in events.Scalars("grad_norm/weight_hh_l0")]
+    assert steps == list(range(0, 2 * len(tiny_datamodule.train_dataloader()), 2))
+    assert all(event.value > 0 for event in events.Scalars("grad_norm/total"))
+    assert [event.value > 0 for event in events.Scalars("time/epoch_s")] == [True, True]
