@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+import torch
+
 from rnn_lightning.data import IMDBDataModule
+from rnn_lightning.module import SentimentClassifier
+from rnn_lightning.training import FitResult, fit
 
 REAL_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
 
@@ -65,3 +69,16 @@ def tiny_datamodule(tiny_archive: Path, tmp_path: Path) -> IMDBDataModule:
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> tuple[SentimentClassifier, FitResult]:
+    """A tiny model trained for two epochs on the tiny archive, and where its run went."""
+    tmp = tmp_path_factory.mktemp("tiny_run")
+    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp / "data"), num_words=30, maxlen=24,
+                                batch_size=16)
+    torch.manual_seed(0)
+    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    result = fit(module, datamodule, logdir=str(tmp / "logs"), max_epochs=2, accelerator="cpu",
+                 enable_progress_bar=False)
+    return module, result

@@ -8,8 +8,6 @@ import pytest
 import torch
 
 from rnn_lightning.inference import CheckpointError, load_model, predict
-from rnn_lightning.module import SentimentClassifier
-from rnn_lightning.training import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEWS = ["Brilliant, moving and wonderful.", "Awful dull boring terrible plot.", "the film the actor the scene"]
@@ -22,23 +20,8 @@ def load_script(name: str):
     return module
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, tiny_archive):
-    """A tiny model trained for two epochs on the tiny archive, and where its run went."""
-    from rnn_lightning.data import IMDBDataModule
-
-    tmp = tmp_path_factory.mktemp("trained")
-    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp / "data"), num_words=30, maxlen=24,
-                                batch_size=16)
-    torch.manual_seed(0)
-    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
-    result = fit(module, datamodule, logdir=str(tmp / "logs"), max_epochs=2, accelerator="cpu",
-                 enable_progress_bar=False)
-    return module, result
-
-
-def test_checkpoint_loads_with_weights_only_and_carries_plain_text_settings(trained):
-    _, result = trained
+def test_checkpoint_loads_with_weights_only_and_carries_plain_text_settings(tiny_run):
+    _, result = tiny_run
     checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
     assert all(isinstance(v, (int, float, str, bool)) for v in checkpoint["hyper_parameters"].values())
     text = checkpoint["text_encoder"]
@@ -47,8 +30,8 @@ def test_checkpoint_loads_with_weights_only_and_carries_plain_text_settings(trai
 
 
 @pytest.mark.slow
-def test_round_trip_in_a_fresh_process_gives_identical_probabilities(trained):
-    module, result = trained
+def test_round_trip_in_a_fresh_process_gives_identical_probabilities(tiny_run):
+    module, result = tiny_run
     expected = predict(module, REVIEWS)
     code = ("import json, sys; from rnn_lightning.inference import load_model, predict; "
             f"print(json.dumps(predict(load_model(sys.argv[1]), {REVIEWS!r})))")
@@ -58,22 +41,22 @@ def test_round_trip_in_a_fresh_process_gives_identical_probabilities(trained):
     assert all(0.0 < p < 1.0 for p in expected)
 
 
-def test_loaded_model_is_in_eval_mode_and_batches_do_not_change_results(trained):
-    _, result = trained
+def test_loaded_model_is_in_eval_mode_and_batches_do_not_change_results(tiny_run):
+    _, result = tiny_run
     model = load_model(result.last_checkpoint)
     assert not model.training
     assert predict(model, REVIEWS, batch_size=1) == pytest.approx(predict(model, REVIEWS, batch_size=3), abs=1e-6)
 
 
-def test_long_reviews_keep_their_last_words_as_in_training(trained):
-    model = load_model(trained[1].last_checkpoint)
+def test_long_reviews_keep_their_last_words_as_in_training(tiny_run):
+    model = load_model(tiny_run[1].last_checkpoint)
     words = ("great awful the film " * 20).split()
     tail = " ".join(words[-24:])  # maxlen 24: the last 24 words, the start id cut off
     assert predict(model, [" ".join(words)]) == predict(model, [tail])
 
 
-def test_predict_names_the_empty_review(trained):
-    model = load_model(trained[1].last_checkpoint)
+def test_predict_names_the_empty_review(tiny_run):
+    model = load_model(tiny_run[1].last_checkpoint)
     with pytest.raises(ValueError, match="review 1 has no words"):
         predict(model, ["good film", " \t "])
 
@@ -93,40 +76,40 @@ def test_bad_checkpoints_get_a_clear_error(tmp_path, make, message):
         load_model(path)
 
 
-def test_cli_prints_verdicts_and_json(trained, capsys):
+def test_cli_prints_verdicts_and_json(tiny_run, capsys):
     cli = load_script("predict")
-    assert cli.main(["--ckpt", trained[1].last_checkpoint, *REVIEWS[:2]]) == 0
+    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, *REVIEWS[:2]]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["label", "p(pos)", "review"] and len(lines) == 3
     assert lines[1].split()[0] in ("positive", "negative") and lines[1].endswith("Brilliant, moving and wonderful.")
-    assert cli.main(["--ckpt", trained[1].last_checkpoint, "--json", *REVIEWS]) == 0
+    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--json", *REVIEWS]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == REVIEWS
     assert all(r["label"] == ("positive" if r["probability"] >= 0.5 else "negative") for r in records)
 
 
-def test_cli_defaults_to_the_best_checkpoint_of_the_newest_run(trained, capsys, monkeypatch):
+def test_cli_defaults_to_the_best_checkpoint_of_the_newest_run(tiny_run, capsys, monkeypatch):
     cli = load_script("predict")
-    assert cli.main(["--logdir", str(Path(trained[1].log_dir).parent), "--json", "good film"]) == 0
+    assert cli.main(["--logdir", str(Path(tiny_run[1].log_dir).parent), "--json", "good film"]) == 0
     assert json.loads(capsys.readouterr().out)["text"] == "good film"
 
 
-def test_cli_keeps_good_lines_and_reports_bad_ones(trained, tmp_path, capsys):
+def test_cli_keeps_good_lines_and_reports_bad_ones(tiny_run, tmp_path, capsys):
     reviews = tmp_path / "reviews.txt"
     reviews.write_bytes(b"great wonderful film\n   \nawful dull\n\xff\xfe broken bytes\n")
     cli = load_script("predict")
-    assert cli.main(["--ckpt", trained[1].last_checkpoint, "--file", str(reviews), "--json"]) == 2
+    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--file", str(reviews), "--json"]) == 2
     captured = capsys.readouterr()
     assert [json.loads(line)["text"] for line in captured.out.splitlines()] == ["great wonderful film", "awful dull"]
     assert captured.err.splitlines() == ["predict.py: error: line 2: empty review: no words to classify",
                                          "predict.py: error: line 4: not valid UTF-8"]
 
 
-def test_cli_reads_standard_input(trained, capsys, monkeypatch):
+def test_cli_reads_standard_input(tiny_run, capsys, monkeypatch):
     import io
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful film\n")))
-    assert load_script("predict").main(["--ckpt", trained[1].last_checkpoint, "--json"]) == 0
+    assert load_script("predict").main(["--ckpt", tiny_run[1].last_checkpoint, "--json"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 

@@ -1,0 +1,37 @@
+"""Draw the study's training/validation accuracy and loss figures from runs' TensorBoard event files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rnn_lightning.curves import format_epoch_table, plot_curves, read_run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                        help="a run folder (version_N/) or a log folder, whose newest run is taken")
+    parser.add_argument("--out", default="docs", help="folder for accuracy.png and loss.png")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        runs = [read_run(path) for path in args.runs]
+    except (FileNotFoundError, ValueError) as error:
+        print(f"plot.py: error: {error}", file=sys.stderr)
+        return 2
+    for run in runs:
+        epochs, val_acc = run.series("val/acc")
+        best = max(range(len(val_acc)), key=val_acc.__getitem__)
+        print(f"{run.label}: {len(epochs)} epochs, best val/acc {val_acc[best]:.4f} at epoch {epochs[best]}")
+        print(format_epoch_table(run), end="\n\n")
+    for path in plot_curves(runs, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+import math
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import torch
+from torch.utils.tensorboard import SummaryWriter
+
+from rnn_lightning.curves import read_run
+from rnn_lightning.model import SentimentRNN
+from rnn_lightning.probe import format_table, gradient_profile
+
+from .test_inference import load_script
+
+
+def test_run_metrics_come_from_the_event_files(tiny_run):
+    run = read_run(Path(tiny_run[1].log_dir).parent)  # a log folder: its newest run is taken
+    assert run.label.startswith("rnn (")
+    for tag in ("train/acc", "val/acc", "train/loss", "val/loss", "time/epoch_s"):
+        epochs, values = run.series(tag)
+        assert epochs == [1, 2] and all(math.isfinite(v) for v in values), tag
+    assert max(run.series("val/acc")[1]) == pytest.approx(tiny_run[1].best_val_acc, abs=1e-6)
+
+
+def test_plot_writes_both_figures_as_real_images(tiny_run, tmp_path, capsys):
+    assert load_script("plot").main([tiny_run[1].log_dir, tiny_run[1].log_dir, "--out", str(tmp_path)]) == 0
+    for name in ("accuracy", "loss"):
+        image = matplotlib.image.imread(tmp_path / f"{name}.png")
+        assert image.shape[0] >= 300 and image.shape[1] >= 500 and image.std() > 0.01  # not blank
+    out = capsys.readouterr().out
+    assert "| epoch | train/acc | val/acc |" in out and "best val/acc" in out
+
+
+def test_plot_explains_a_run_without_epochs(tmp_path, capsys):
+    writer = SummaryWriter(str(tmp_path / "version_0"))
+    writer.add_scalar("something/else", 1.0, 0)
+    writer.close()
+    assert load_script("plot").main([str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "no epoch was logged yet" in capsys.readouterr().err
+    assert load_script("plot").main([str(tmp_path / "missing")]) == 2
+    assert "no TensorBoard event files" in capsys.readouterr().err
+
+
+def test_probe_gives_finite_norms_at_every_distance_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    model = SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    ids, labels = torch.randint(0, 30, (6, 40)), torch.tensor([0.0, 1.0] * 3)
+    profile = gradient_profile(model, ids, labels, "rnn")
+    assert profile.norms.shape == (40,) and np.isfinite(profile.norms).all() and (profile.norms > 0).all()
+    assert next(model.parameters()).dtype == torch.float32 and model.embedding.weight.grad is None
+    assert math.isnan(profile.at(41))
+
+
+def test_probe_table_for_fresh_rnn_versus_lstm():
+    ids, labels = torch.randint(0, 30, (4, 60)), torch.tensor([0.0, 1.0, 0.0, 1.0])
+    profiles = []
+    for cell in ("rnn", "lstm"):
+        torch.manual_seed(0)
+        profiles.append(gradient_profile(SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, cell=cell), ids,
+                                         labels, f"{cell} fresh init"))
+    lines = format_table(profiles, distances=(1, 10, 50)).splitlines()
+    assert lines[0].split() == ["model", "d=1", "d=10", "d=50", "d=50/d=1"] and len(lines) == 4
+    for line, profile in zip(lines[2:], profiles, strict=True):
+        values = [float(v) for v in line[28:].split()]
+        assert line.startswith(profile.label) and len(values) == 4
+        assert values[-1] == pytest.approx(profile.at(50) / profile.at(1), rel=1e-3)
+
+
+def test_probe_script_on_the_tiny_archive(tiny_archive, tmp_path, capsys):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path), "--num-words", "30", "--maxlen", "24",
+            "--cell", "rnn", "gru", "--reviews", "8", "--out", str(tmp_path)]
+    assert load_script("probe_gradients").main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].startswith("rnn fresh init") and out[3].startswith("gru fresh init")
+    assert matplotlib.image.imread(tmp_path / "gradient_probe.png").shape[0] >= 300
