@@ -8,7 +8,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 import torch
 
 from rnn_lightning.data import IMDBDataModule
