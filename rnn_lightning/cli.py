@@ -23,6 +23,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def datamodule_from_args(args: argparse.Namespace) -> IMDBDataModule:
-    """The DataModule that :func:`add_data_arguments`'s flags describe."""
+    """The DataModule that :func:`add_data_arguments`'s flags describe (and ``--mask-padding``, where present)."""
     return IMDBDataModule(source=args.data_source, data_dir=args.data_dir, num_words=args.num_words,
-                          maxlen=args.maxlen, batch_size=args.batch_size, num_workers=args.num_workers)
+                          maxlen=args.maxlen, batch_size=args.batch_size, num_workers=args.num_workers,
+                          group_by_length=getattr(args, "mask_padding", False))

@@ -18,7 +18,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rnn_lightning.archive import safe_extract
 from rnn_lightning.download import download, file_digest
-from rnn_lightning.text import TOKENIZER_VERSION, TextEncoder, pad_sequences, rank_words, tokenize
+from rnn_lightning.sampling import LengthGroupedBatchSampler
+from rnn_lightning.text import PAD_ID, TOKENIZER_VERSION, TextEncoder, pad_sequences, rank_words, tokenize
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 OFFICIAL_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
@@ -80,6 +81,7 @@ class IMDBDataModule(L.LightningDataModule):
         val_fraction: Share of the 25,000 training reviews held out for validation.
         split_seed: Seed of the train/val permutation, independent of the training seed.
         num_workers: DataLoader worker processes (the data sits in memory, so 0 is usually fastest).
+        group_by_length: Batch reviews of similar length together (for a model that trims and masks padding).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class IMDBDataModule(L.LightningDataModule):
         val_fraction: float = 0.2,
         split_seed: int = 42,
         num_workers: int = 0,
+        group_by_length: bool = False,
     ) -> None:
         super().__init__()
         source = str(source) if source else default_source()
@@ -218,8 +221,14 @@ class IMDBDataModule(L.LightningDataModule):
     def _loader(self, dataset: TensorDataset | None, shuffle: bool = False) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() first")
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle,
-                          num_workers=self.hparams.num_workers, persistent_workers=self.hparams.num_workers > 0)
+        workers = {"num_workers": self.hparams.num_workers, "persistent_workers": self.hparams.num_workers > 0}
+        if not self.hparams.group_by_length:
+            return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, **workers)
+        trainer = self._trainer
+        sampler = LengthGroupedBatchSampler(
+            (dataset.tensors[0] != PAD_ID).sum(1), self.hparams.batch_size, shuffle, seed=self.hparams.split_seed,
+            num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0)
+        return DataLoader(dataset, batch_sampler=sampler, **workers)
 
 
 def _tensor_dataset(x: np.ndarray, y: np.ndarray) -> TensorDataset:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from rnn_lightning.fast_rnn import supports_fast_path, tanh_rnn_stack
+from rnn_lightning.text import PAD_ID
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -23,6 +27,12 @@ class SentimentRNN(nn.Module):
         single_bias: Hold the recurrent bias ``bias_hh`` at zero and frozen, so a layer has Keras's one
             bias vector (and its parameter count) for ``rnn`` and ``lstm``. Keras's GRU has two biases
             (``reset_after=True``), so it keeps both.
+        mask_padding: Skip the padding as Keras's ``Embedding(mask_zero=True)`` does, instead of running
+            the RNN through it (the study does not). Batches are trimmed to their longest review too.
+
+    Attributes:
+        fast_cpu_path: Use :func:`tanh_rnn_stack` for ``cell="rnn"`` on CPU (same function, same parameters,
+            about twice as fast as ``nn.RNN`` there). Set to False to compare; on GPU cuDNN always runs.
     """
 
     def __init__(
@@ -33,12 +43,15 @@ class SentimentRNN(nn.Module):
         num_layers: int = 4,
         cell: str = "rnn",
         single_bias: bool = True,
+        mask_padding: bool = False,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
         self.cell = cell
         self.single_bias = single_bias and cell != "gru"
+        self.mask_padding = mask_padding
+        self.fast_cpu_path = True
         self.embedding = nn.Embedding(num_words, embed_dim)
         self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, 1)
@@ -67,5 +80,27 @@ class SentimentRNN(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Map a ``(batch, time)`` tensor of ids to ``(batch,)`` logits of "positive"."""
-        outputs, _ = self.rnn(self.embedding(ids))
-        return self.head(outputs[:, -1]).squeeze(-1)
+        mask = None
+        if self.mask_padding:
+            present = ids != PAD_ID
+            first = int(present.any(0).long().argmax())  # padding is in front: drop the columns that are all padding
+            ids, mask = ids[:, first:], present[:, first:]
+        embedded = self.embedding(ids)
+        if self.fast_cpu_path and supports_fast_path(self.rnn, embedded):
+            last = tanh_rnn_stack(self.rnn, embedded, mask)[:, -1]
+        elif mask is not None:
+            last = self._last_state_packed(embedded, mask)
+        else:
+            last = self.rnn(embedded)[0][:, -1]
+        return self.head(last).squeeze(-1)
+
+    def _last_state_packed(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Top layer's state after each review's last word, the padding skipped (cuDNN-friendly packing)."""
+        steps = embedded.shape[1]
+        lengths = mask.sum(1).clamp(min=1)
+        # Packing wants each review at the start of its row: rotate the front padding to the end.
+        source = (torch.arange(steps, device=embedded.device) + (steps - lengths).unsqueeze(1)) % steps
+        aligned = embedded.gather(1, source.unsqueeze(-1).expand_as(embedded))
+        packed = pack_padded_sequence(aligned, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        state = self.rnn(packed)[1]
+        return (state[0] if isinstance(state, tuple) else state)[-1]  # LSTM returns (h, c)

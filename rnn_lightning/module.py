@@ -32,6 +32,7 @@ class SentimentClassifier(L.LightningModule):
         num_layers: Stacked recurrent layers.
         cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
         single_bias: Freeze ``bias_hh`` at zero so rnn/lstm layers match Keras's parameter counts.
+        mask_padding: Skip the padding like Keras's ``mask_zero=True`` (off in the study).
         lr: RMSprop learning rate.
         rho: RMSprop smoothing constant (Keras's ``rho``, PyTorch's ``alpha``).
         eps: RMSprop epsilon.
@@ -45,13 +46,14 @@ class SentimentClassifier(L.LightningModule):
         num_layers: int = 4,
         cell: str = "rnn",
         single_bias: bool = True,
+        mask_padding: bool = False,
         lr: float = 1e-3,
         rho: float = 0.9,
         eps: float = 1e-7,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.model = SentimentRNN(num_words, embed_dim, hidden_size, num_layers, cell, single_bias)
+        self.model = SentimentRNN(num_words, embed_dim, hidden_size, num_layers, cell, single_bias, mask_padding)
         self.loss = nn.BCEWithLogitsLoss()
         self.train_acc, self.val_acc, self.test_acc = BinaryAccuracy(), BinaryAccuracy(), BinaryAccuracy()
         self.encoder: TextEncoder | None = None

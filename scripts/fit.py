@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--lr", type=float, default=1e-3, help="RMSprop learning rate")
     training.add_argument("--cell", choices=sorted(CELLS), default="rnn", help="recurrent cell (rnn is the study's)")
     training.add_argument("--seed", type=int, default=42, help="seed of weights, shuffling and dropout")
+    training.add_argument("--mask-padding", action="store_true",
+                          help="skip the padding like Keras's mask_zero=True, batching reviews of similar length "
+                               "(faster; not the study's setting)")
+    training.add_argument("--no-fast-path", action="store_true",
+                          help="on CPU, run nn.RNN instead of the equivalent faster tanh RNN (for comparison)")
     training.add_argument("--deterministic", action="store_true", help="use deterministic algorithms only")
     training.add_argument("--limit-train-batches", type=_int_or_float, default=None,
                           help="train on this many batches per epoch (int) or this fraction (float)")
@@ -67,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     L.seed_everything(args.seed, workers=True, verbose=False)
     datamodule = datamodule_from_args(args)
-    module = SentimentClassifier(num_words=args.num_words, cell=args.cell, lr=args.lr)
+    module = SentimentClassifier(num_words=args.num_words, cell=args.cell, lr=args.lr, mask_padding=args.mask_padding)
+    module.model.fast_cpu_path = not args.no_fast_path
     try:
         result = fit(
             module, datamodule, logdir=args.logdir, ckpt_path=args.ckpt_path, test=args.test,
@@ -75,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             precision=args.precision, max_epochs=args.max_epochs, deterministic=args.deterministic or None,
             limit_train_batches=args.limit_train_batches, limit_val_batches=args.limit_val_batches,
             fast_dev_run=args.fast_dev_run,
+            # Length-grouped batches shard themselves across DDP ranks.
+            use_distributed_sampler=not args.mask_padding,
             callbacks=[RecurrentGradNorms(args.log_grad_norms)] if args.log_grad_norms else None,
         )
     except (FileNotFoundError, DownloadError, UnsafeArchiveError) as error:

@@ -83,3 +83,21 @@ def test_gradient_norms_and_epoch_times_reach_tensorboard(tiny_datamodule, tmp_p
     assert steps == list(range(0, 2 * len(tiny_datamodule.train_dataloader()), 2))
     assert all(event.value > 0 for event in events.Scalars("grad_norm/total"))
     assert [event.value > 0 for event in events.Scalars("time/epoch_s")] == [True, True]
+
+
+@pytest.mark.slow
+def test_mask_padding_trains_on_length_grouped_batches(tiny_archive, tmp_path):
+    from rnn_lightning.data import IMDBDataModule
+
+    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24,
+                                batch_size=8, group_by_length=True)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    batches = list(datamodule.val_dataloader())
+    assert sum(len(labels) for _, labels in batches) == 16
+    lengths = [(ids != 0).sum(1) for ids, _ in batches]
+    assert lengths[0].max() <= lengths[-1].min()  # validation batches come in length order
+    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
+    result = fit(module, datamodule, logdir=str(tmp_path / "logs"), max_epochs=1, **QUIET)
+    assert Path(result.best_checkpoint).is_file()
+    assert torch.load(result.best_checkpoint, weights_only=True)["hyper_parameters"]["mask_padding"] is True
