@@ -224,7 +224,7 @@ class IMDBDataModule(L.LightningDataModule):
         workers = {"num_workers": self.hparams.num_workers, "persistent_workers": self.hparams.num_workers > 0}
         if not self.hparams.group_by_length:
             return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, **workers)
-        trainer = self._trainer
+        trainer = self.trainer  # None outside a Trainer
         sampler = LengthGroupedBatchSampler(
             (dataset.tensors[0] != PAD_ID).sum(1), self.hparams.batch_size, shuffle, seed=self.hparams.split_seed,
             num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0)
