@@ -1,0 +1,158 @@
+"""Timing of training steps and epochs: a bare PyTorch loop and the Lightning loop over the same batches."""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import asdict, dataclass
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from rnn_lightning.callbacks import EPOCH_TIME, EpochTimer
+from rnn_lightning.data import IMDBDataModule
+from rnn_lightning.module import SentimentClassifier
+
+
+@dataclass
+class BenchConfig:
+    """One benchmarked setting.
+
+    Attributes:
+        cell: ``rnn``, ``lstm`` or ``gru``.
+        fast_path: Use the fast CPU tanh RNN (``rnn`` on CPU only).
+        flush_denormals: Flush subnormal floats to zero (the bare loop can turn it off to show its effect).
+        mask_padding: Trim and mask the padding, with length-grouped batches.
+        batch_size: Reviews per batch.
+        precision: Lightning precision; the bare loop uses autocast for ``*-mixed``.
+        accelerator: ``cpu`` or ``gpu``.
+    """
+
+    cell: str = "rnn"
+    fast_path: bool = True
+    flush_denormals: bool = True
+    mask_padding: bool = False
+    batch_size: int = 128
+    precision: str = "32-true"
+    accelerator: str = "cpu"
+
+    @property
+    def name(self) -> str:
+        flags = [self.cell, f"b{self.batch_size}", self.precision, self.accelerator]
+        flags += [] if self.cell != "rnn" or self.accelerator != "cpu" else ["fast" if self.fast_path else "nn.RNN"]
+        flags += ["mask" if self.mask_padding else None, None if self.flush_denormals else "no-flush"]
+        return " ".join(flag for flag in flags if flag)
+
+
+@dataclass
+class BenchResult:
+    """Measurements of one loop for one config."""
+
+    config: str
+    loop: str
+    ms_per_step: float
+    samples_per_s: float
+    epoch_s: float | None
+    peak_mb: float
+
+
+def _device(config: BenchConfig) -> torch.device:
+    return torch.device("cuda" if config.accelerator == "gpu" else "cpu")
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB: the process's peak RSS
+
+
+def _module(config: BenchConfig, num_words: int) -> SentimentClassifier:
+    torch.manual_seed(0)
+    module = SentimentClassifier(num_words=num_words, cell=config.cell, mask_padding=config.mask_padding)
+    module.model.fast_cpu_path = config.fast_path
+    return module
+
+
+def _timed_loader(datamodule: IMDBDataModule, steps: int) -> DataLoader:
+    """The first ``steps`` training batches, the same for both loops (length-grouped when masking)."""
+    loader = datamodule.train_dataloader()
+    indices = [i for batch in list(loader.batch_sampler)[:steps] for i in batch]
+    return DataLoader(Subset(datamodule.train_set, indices), batch_size=datamodule.hparams.batch_size)
+
+
+def bare_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmup: int) -> BenchResult:
+    """Plain PyTorch: forward, loss, backward, RMSprop step; the first ``warmup`` steps are not timed."""
+    device = _device(config)
+    torch.set_flush_denormal(config.flush_denormals)
+    module = _module(config, datamodule.hparams.num_words).to(device)
+    optimizer = module.configure_optimizers()
+    autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(config.precision)
+    start = None
+    for index, (ids, labels) in enumerate(_timed_loader(datamodule, steps + warmup)):
+        if index == warmup:
+            _synchronize(device)
+            start = time.perf_counter()
+        ids, labels = ids.to(device), labels.to(device)
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            loss = module.loss(module(ids), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    _synchronize(device)
+    return _result(config, "bare PyTorch", time.perf_counter() - start, steps, None, device)
+
+
+class _StepClock(L.Callback):
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end, self.steps = warmup, None, None, 0
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch, batch_idx: int) -> None:
+        if batch_idx == self.warmup:
+            _synchronize(pl_module.device)
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        if batch_idx >= self.warmup:
+            _synchronize(pl_module.device)
+            self.end, self.steps = time.perf_counter(), self.steps + 1
+
+
+def lightning_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmup: int) -> BenchResult:
+    """The same batches through ``Trainer.fit``, timed from the first timed batch to the last."""
+    clock = _StepClock(warmup)
+    trainer = _trainer(config, [clock], max_steps=steps + warmup, limit_val_batches=0)
+    batches = _timed_loader(datamodule, steps + warmup)
+    trainer.fit(_module(config, datamodule.hparams.num_words), train_dataloaders=batches)
+    return _result(config, "Lightning", clock.end - clock.start, clock.steps, None, _device(config))
+
+
+def lightning_epoch(config: BenchConfig, datamodule: IMDBDataModule) -> BenchResult:
+    """One full epoch, validation included (as Keras reports its epoch time), through ``Trainer.fit``."""
+    trainer = _trainer(config, [EpochTimer()], max_epochs=1)
+    trainer.fit(_module(config, datamodule.hparams.num_words), datamodule=datamodule)
+    epoch_s = float(trainer.callback_metrics[EPOCH_TIME])
+    steps = trainer.num_training_batches
+    return _result(config, "Lightning epoch", epoch_s, steps, epoch_s, _device(config))
+
+
+def _trainer(config: BenchConfig, callbacks: list[L.Callback], **kwargs: object) -> L.Trainer:
+    return L.Trainer(accelerator=config.accelerator, devices=1, precision=config.precision, logger=False,
+                     enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                     num_sanity_val_steps=0, callbacks=callbacks, **kwargs)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _result(config: BenchConfig, loop: str, seconds: float, steps: int, epoch_s: float | None,
+            device: torch.device) -> BenchResult:
+    return BenchResult(config.name, loop, 1000 * seconds / steps, steps * config.batch_size / seconds, epoch_s,
+                       _peak_mb(device))
+
+
+def as_dict(result: BenchResult) -> dict[str, object]:
+    """Plain form, for passing results between processes."""
+    return asdict(result)
