@@ -1,4 +1,4 @@
-"""Training callbacks: epoch wall time, and the recurrent layers' gradient norms for the investigation."""
+"""Training callbacks: epoch time, gradient norms, a guard against non-finite values, a SIGTERM checkpoint."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import time
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import grad_norm
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 GRAD_NORM_PREFIX = "grad_norm"
 EPOCH_TIME = "time/epoch_s"
@@ -48,3 +50,43 @@ class EpochTimer(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         pl_module.log(EPOCH_TIME, time.perf_counter() - self._start, on_step=False, on_epoch=True)
+
+
+class NonFiniteError(RuntimeError):
+    """Training produced a non-finite gradient or weight; the run stops before it can be saved."""
+
+
+class FiniteGuard(L.Callback):
+    """Stop the run, with the reason, as soon as a gradient or a weight stops being finite.
+
+    Gradients are checked before the optimizer step, so a NaN/inf loss never reaches the weights; weights are
+    checked after it, for a learning rate so large that finite steps overflow. Either way the run ends with
+    :class:`NonFiniteError` before any later checkpoint could store the damage.
+    """
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                                 optimizer: torch.optim.Optimizer) -> None:
+        for name, parameter in pl_module.named_parameters():
+            if parameter.grad is not None and not torch.isfinite(parameter.grad).all():
+                raise NonFiniteError(f"non-finite gradient of {name} at step {trainer.global_step}: "
+                                     "the loss diverged (bad batch or learning rate too high)")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        for name, parameter in pl_module.named_parameters():
+            if not torch.isfinite(parameter).all():
+                raise NonFiniteError(f"non-finite weight {name} after step {trainer.global_step}: "
+                                     "the learning rate is too high")
+
+
+class SigtermCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that also saves ``last.ckpt`` when the run is stopped by SIGTERM, and only then.
+
+    Saving on any exception would also store the weights of a run that failed because they went bad.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(save_on_exception=True, **kwargs)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):
+            super().on_exception(trainer, pl_module, exception)

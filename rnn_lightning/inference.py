@@ -8,11 +8,10 @@ from pathlib import Path
 
 import torch
 
+from rnn_lightning.checkpoints import CheckpointError, read_checkpoint
 from rnn_lightning.module import ENCODER_KEY, SentimentClassifier
 
-
-class CheckpointError(ValueError):
-    """The file is missing, unreadable, or not a checkpoint of this project's classifier."""
+__all__ = ["CheckpointError", "load_model", "predict"]
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SentimentClassifier:
@@ -32,18 +31,11 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Se
         CheckpointError: With a one-line reason, for a missing file, a file that is not a checkpoint, or a
             checkpoint of some other model.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # noqa: BLE001 - arbitrary bytes make torch.load raise almost any type
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path} is not a loadable checkpoint: {reason}") from error
-    if not isinstance(checkpoint, dict) or not {"state_dict", "hyper_parameters"} <= checkpoint.keys():
-        raise CheckpointError(f"{path} is not a Lightning checkpoint with hyperparameters")
+    checkpoint = read_checkpoint(path, map_location)
     hparams = dict(checkpoint["hyper_parameters"])
     expected = set(inspect.signature(SentimentClassifier.__init__).parameters) - {"self"}
+    if "_instantiator" in hparams:
+        raise CheckpointError(f"{path} names a callable to build the model (_instantiator): refused, no code is run")
     if not set(hparams) <= expected:
         raise CheckpointError(f"{path} is a checkpoint of another model (hyperparameters {sorted(hparams)})")
     if ENCODER_KEY not in checkpoint:

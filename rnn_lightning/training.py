@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from rnn_lightning.callbacks import EpochTimer
+from rnn_lightning.callbacks import EpochTimer, FiniteGuard, SigtermCheckpoint
+from rnn_lightning.checkpoints import AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
 from rnn_lightning.data import IMDBDataModule
 from rnn_lightning.module import VAL_ACC, SentimentClassifier
 from rnn_lightning.summary import KerasSummary
@@ -29,36 +29,6 @@ class FitResult:
     test_metrics: dict[str, float] = field(default_factory=dict)
 
 
-def find_last_checkpoint(logdir: str | Path) -> Path:
-    """The most recently written ``last.ckpt`` of any run under ``logdir``.
-
-    Raises:
-        FileNotFoundError: If there is none, rather than silently training from scratch.
-    """
-    candidates = list(Path(logdir).glob("version_*/checkpoints/last.ckpt"))
-    if not candidates:
-        raise FileNotFoundError(f"--ckpt-path last: no last.ckpt under {logdir}/version_*/checkpoints/")
-    return max(candidates, key=lambda path: path.stat().st_mtime_ns)
-
-
-def find_best_checkpoint(logdir: str | Path) -> Path:
-    """The best checkpoint (highest ``val_acc`` in its name) of the most recently written run under ``logdir``.
-
-    Raises:
-        FileNotFoundError: If no run under ``logdir`` has saved a best checkpoint.
-    """
-    candidates = [path for path in Path(logdir).glob("version_*/checkpoints/*.ckpt") if path.name != "last.ckpt"]
-    if not candidates:
-        raise FileNotFoundError(f"no checkpoint under {logdir}/version_*/checkpoints/: train first or pass --ckpt")
-    newest_run = max(candidates, key=lambda path: path.stat().st_mtime_ns).parent
-    return max(newest_run.glob("*.ckpt"), key=lambda path: (path.name != "last.ckpt", _val_acc_in_name(path)))
-
-
-def _val_acc_in_name(path: Path) -> float:
-    match = re.search(r"val_acc=([0-9.]+)\.ckpt$", path.name)
-    return float(match.group(1)) if match else -1.0
-
-
 def resolve_resume(ckpt_path: str | None, logdir: str | Path) -> tuple[Path | None, int | None]:
     """Turn ``--ckpt-path`` into a checkpoint file and the log version to continue writing into.
 
@@ -66,13 +36,13 @@ def resolve_resume(ckpt_path: str | None, logdir: str | Path) -> tuple[Path | No
     ``logdir/version_N/checkpoints/`` continues ``version_N``, so its curves stay one TensorBoard run.
 
     Raises:
-        FileNotFoundError: If the checkpoint does not exist.
+        FileNotFoundError: If ``"last"`` finds no checkpoint.
+        CheckpointError: If the checkpoint is missing, empty, corrupt or untrusted: never a silent restart.
     """
     if ckpt_path is None:
         return None, None
     path = find_last_checkpoint(logdir) if ckpt_path == "last" else Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--ckpt-path {ckpt_path}: no such checkpoint file")
+    read_checkpoint(path)  # refuse a bad file here, before Lightning loads it and before any log is written
     run_dir = path.resolve().parent.parent
     match = _VERSION_DIR.search(run_dir.name)
     same_logdir = run_dir.parent == Path(logdir).resolve()
@@ -105,7 +75,7 @@ def fit(
     """
     resume_from, version = resolve_resume(ckpt_path, logdir)
     logger = TensorBoardLogger(save_dir=logdir, name="", version=version, default_hp_metric=False)
-    checkpoint = ModelCheckpoint(
+    checkpoint = SigtermCheckpoint(
         monitor=VAL_ACC,
         mode="max",
         save_last=True,
@@ -114,7 +84,8 @@ def fit(
     )
     trainer = L.Trainer(
         logger=logger,
-        callbacks=[checkpoint, KerasSummary(), EpochTimer(), *(callbacks or [])],
+        callbacks=[checkpoint, KerasSummary(), EpochTimer(), FiniteGuard(), *(callbacks or [])],
+        plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,  # KerasSummary prints the study's table instead
         **trainer_kwargs,
     )

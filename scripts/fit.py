@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from rnn_lightning.archive import UnsafeArchiveError
-from rnn_lightning.callbacks import RecurrentGradNorms
+from rnn_lightning.callbacks import NonFiniteError, RecurrentGradNorms
+from rnn_lightning.checkpoints import CheckpointError
 from rnn_lightning.cli import add_data_arguments, datamodule_from_args
 from rnn_lightning.download import DownloadError
 from rnn_lightning.model import CELLS
@@ -85,9 +88,15 @@ def main(argv: list[str] | None = None) -> int:
             use_distributed_sampler=not args.mask_padding,
             callbacks=[RecurrentGradNorms(args.log_grad_norms)] if args.log_grad_norms else None,
         )
-    except (FileNotFoundError, DownloadError, UnsafeArchiveError) as error:
+    except (FileNotFoundError, DownloadError, UnsafeArchiveError, CheckpointError) as error:
         print(f"fit.py: error: {error}", file=sys.stderr)
         return 2
+    except SIGTERMException:
+        print("fit.py: stopped by SIGTERM; last.ckpt was saved, resume with --ckpt-path last", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except (NonFiniteError, OSError) as error:
+        print(f"fit.py: error: training stopped: {error}", file=sys.stderr)
+        return 1
     _report(result, args.logdir)
     return 0
 

@@ -13,9 +13,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from rnn_lightning.checkpoints import find_best_checkpoint
 from rnn_lightning.inference import CheckpointError, load_model
 from rnn_lightning.text import tokenize
-from rnn_lightning.training import find_best_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rnn_lightning.checkpoints import CheckpointError
 from rnn_lightning.module import ENCODER_KEY, VAL_ACC, SentimentClassifier
 from rnn_lightning.text import TextEncoder
 from rnn_lightning.training import fit
@@ -55,7 +56,7 @@ def test_resume_from_last_continues_the_same_run(tiny_datamodule, tmp_path):
 def test_resume_without_a_checkpoint_fails_instead_of_starting_over(tiny_datamodule, tmp_path):
     with pytest.raises(FileNotFoundError, match="no last.ckpt"):
         fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), ckpt_path="last", max_epochs=1, **QUIET)
-    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
         fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), ckpt_path=str(tmp_path / "x.ckpt"), **QUIET)
 
 
