@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rnn_lightning.archive import safe_extract
 from rnn_lightning.download import download, file_digest
-from rnn_lightning.sampling import LengthGroupedBatchSampler
+from rnn_lightning.sampling import EpochSeededRandomSampler, LengthGroupedBatchSampler
 from rnn_lightning.text import PAD_ID, TOKENIZER_VERSION, TextEncoder, pad_sequences, rank_words, tokenize
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -222,11 +222,15 @@ class IMDBDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError("call setup() first")
         workers = {"num_workers": self.hparams.num_workers, "persistent_workers": self.hparams.num_workers > 0}
+        # Shuffling is seeded from the training seed (set by seed_everything) and the epoch alone, so a resumed
+        # run sees the same batches as an uninterrupted one, and every DDP rank agrees on the order.
+        seed = torch.initial_seed() % 2**62
         if not self.hparams.group_by_length:
-            return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, **workers)
+            sampler = EpochSeededRandomSampler(dataset, seed) if shuffle else None
+            return DataLoader(dataset, batch_size=self.hparams.batch_size, sampler=sampler, **workers)
         trainer = self.trainer  # None outside a Trainer
         sampler = LengthGroupedBatchSampler(
-            (dataset.tensors[0] != PAD_ID).sum(1), self.hparams.batch_size, shuffle, seed=self.hparams.split_seed,
+            (dataset.tensors[0] != PAD_ID).sum(1), self.hparams.batch_size, shuffle, seed=seed,
             num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0)
         return DataLoader(dataset, batch_sampler=sampler, **workers)
 

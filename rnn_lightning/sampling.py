@@ -1,11 +1,11 @@
-"""Batches of reviews of similar length, so that trimming a batch to its longest review drops most padding."""
+"""Training samplers: reproducible shuffling per epoch, and batches of reviews of similar length."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import RandomSampler, Sampler
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
@@ -64,3 +64,26 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size) // self.num_replicas
+
+
+class EpochSeededRandomSampler(RandomSampler):
+    """A ``RandomSampler`` whose order depends only on ``seed`` and the epoch Lightning sets.
+
+    The default sampler draws from the global generator, whose state a resumed run does not share with an
+    uninterrupted one; seeding each epoch makes ``k`` epochs + resume shuffle exactly like one straight run.
+    Being a ``RandomSampler``, it is still recognised as shuffled when Lightning swaps in a
+    ``DistributedSampler`` for DDP.
+    """
+
+    def __init__(self, data_source: Sized, seed: int) -> None:
+        super().__init__(data_source)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at each epoch start."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        self.generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return super().__iter__()

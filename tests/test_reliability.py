@@ -1,0 +1,302 @@
+"""Failure handling: nothing bad downloaded, extracted, trained or loaded is ever kept or run."""
+
+import hashlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from rnn_lightning.callbacks import NonFiniteError
+from rnn_lightning.checkpoints import AtomicCheckpointIO, CheckpointError, find_last_checkpoint, read_checkpoint
+from rnn_lightning.data import OFFLINE_ENV, IMDBDataModule
+from rnn_lightning.download import DownloadError, download
+from rnn_lightning.inference import load_model
+from rnn_lightning.module import SentimentClassifier
+from rnn_lightning.training import fit
+
+from .http_server import MisbehavingServer
+
+pytestmark = pytest.mark.reliability
+ROOT = Path(__file__).resolve().parents[1]
+QUIET = {"accelerator": "cpu", "enable_progress_bar": False}
+
+
+@pytest.fixture()
+def server(tiny_archive):
+    with MisbehavingServer(stall_s=3.0) as running:
+        running.files["/aclImdb_v1.tar.gz"] = tiny_archive.read_bytes()
+        yield running
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ downloads
+def test_download_publishes_verified_bytes_only(server, tmp_path):
+    body = server.files["/aclImdb_v1.tar.gz"]
+    target = download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "a.tar.gz", md5(body), backoff=0)
+    assert target.read_bytes() == body and os.listdir(tmp_path) == ["a.tar.gz"]
+
+
+@pytest.mark.parametrize("behaviour, expected", [("truncate", "truncated"), ("ok", "checksum mismatch")])
+def test_bad_transfers_fail_after_retries_and_keep_the_previous_copy(server, tmp_path, behaviour, expected):
+    server.behaviour["/aclImdb_v1.tar.gz"] = behaviour
+    target = tmp_path / "a.tar.gz"
+    target.write_bytes(b"previous good copy")
+    wanted = "0" * 32 if behaviour == "ok" else md5(server.files["/aclImdb_v1.tar.gz"])
+    with pytest.raises(DownloadError, match=expected) as error:
+        download(server.url("/aclImdb_v1.tar.gz"), target, wanted, retries=3, backoff=0)
+    if behaviour == "ok":  # the message names both digests
+        assert f"expected md5 {wanted}, got {md5(server.files['/aclImdb_v1.tar.gz'])}" in str(error.value)
+    assert server.requests["/aclImdb_v1.tar.gz"] == 3
+    assert target.read_bytes() == b"previous good copy" and os.listdir(tmp_path) == ["a.tar.gz"]
+
+
+def test_a_stalled_server_times_out_instead_of_hanging(server, tmp_path):
+    server.behaviour["/aclImdb_v1.tar.gz"] = "stall"
+    started = time.monotonic()
+    with pytest.raises(DownloadError, match="timed out"):
+        download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "a.tar.gz", timeout=0.5, retries=1)
+    assert time.monotonic() - started < 2.5 and not os.listdir(tmp_path)
+
+
+def test_a_passing_failure_is_retried(server, tmp_path):
+    server.behaviour["/aclImdb_v1.tar.gz"] = "fail-once"
+    download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "a.tar.gz", retries=2, backoff=0)
+    assert server.requests["/aclImdb_v1.tar.gz"] == 2
+
+
+def test_datamodule_downloads_once_then_works_offline(server, tmp_path, monkeypatch):
+    url = server.url("/aclImdb_v1.tar.gz")
+    first = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
+    first.prepare_data()
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    for path in tmp_path.glob("imdb-encoded-*.npz"):
+        path.unlink()  # force a rebuild: it must come from the downloaded archive, not the network
+    second = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
+    second.prepare_data()
+    second.setup()
+    assert server.requests[("/aclImdb_v1.tar.gz")] == 1 and len(second.test_set) == 80
+
+
+def test_two_processes_preparing_at_once_download_and_extract_once(server, tmp_path):
+    code = ("import sys; from rnn_lightning.data import IMDBDataModule; "
+            "IMDBDataModule(source=sys.argv[1], data_dir=sys.argv[2], num_words=30, maxlen=24).prepare_data()")
+    url = server.url("/aclImdb_v1.tar.gz")
+    processes = [subprocess.Popen([sys.executable, "-c", code, url, str(tmp_path)]) for _ in range(2)]
+    assert [process.wait(timeout=120) for process in processes] == [0, 0]
+    assert server.requests["/aclImdb_v1.tar.gz"] == 1
+    assert len(list(tmp_path.glob("extracted-*/aclImdb"))) == 1 and len(list(tmp_path.glob("imdb-encoded-*"))) == 1
+    assert not list(tmp_path.rglob("*.part")) and not list(tmp_path.glob("extracted-*/.aclImdb.*"))
+    for _ in range(2):  # both processes' view: the same valid cache
+        datamodule = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
+        datamodule.setup()
+        assert len(datamodule.test_set) == 80
+
+
+# ---------------------------------------------------------------------------------------------------- cache
+def test_a_corrupt_cache_is_rebuilt_and_a_tokenizer_change_rebuilds(tiny_datamodule, monkeypatch):
+    cache = tiny_datamodule.cache_path()
+    cache.write_bytes(os.urandom(cache.stat().st_size))
+    tiny_datamodule.prepare_data()
+    IMDBDataModule(**tiny_datamodule.hparams).setup()  # loads: the cache was rebuilt
+    monkeypatch.setattr("rnn_lightning.data.TOKENIZER_VERSION", 99)
+    assert IMDBDataModule(**tiny_datamodule.hparams).cache_path() != cache
+
+
+# --------------------------------------------------------------------------------------------- training path
+def fit_cli(tiny_archive: Path, tmp_path: Path, *extra: str, **popen: object) -> subprocess.Popen:
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
+            str(tmp_path / "logs"), "--num-words", "30", "--maxlen", "24", "--batch-size", "8", "--accelerator", "cpu",
+            *extra]
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts" / "fit.py"), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkill_at_several_moments_then_resume(tiny_archive, tmp_path):
+    checkpoints = tmp_path / "logs" / "version_0" / "checkpoints"
+    last = checkpoints / "last.ckpt"
+    for delay in (0.0, 0.4, 1.1):
+        written = last.stat().st_mtime_ns if last.exists() else 0
+        process = fit_cli(tiny_archive, tmp_path, "--max-epochs", "1000", *(["--ckpt-path", "last"] if written else []))
+        wait_for(lambda: last.exists() and last.stat().st_mtime_ns > written)  # this run is saving checkpoints
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for path in checkpoints.glob("*.ckpt"):
+            assert read_checkpoint(path)["state_dict"]  # every file on disk loads with weights_only=True
+    step = read_checkpoint(last)["global_step"]
+    steps_per_epoch = 8  # 64 training reviews in batches of 8
+    target_epochs = step // steps_per_epoch + 2
+    resumed = fit_cli(tiny_archive, tmp_path, "--ckpt-path", "last", "--max-epochs", str(target_epochs))
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    assert read_checkpoint(last)["global_step"] == steps_per_epoch * target_epochs
+    assert len(list((tmp_path / "logs").glob("version_*"))) == 1  # every resume continued the same run
+
+
+def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path):
+    checkpoints = tmp_path / "version_0" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}, "hyper_parameters": {}},
+                                         checkpoints / "last.ckpt")
+    code = ("import os, signal, sys, torch; from rnn_lightning.checkpoints import AtomicCheckpointIO\n"
+            "def dying_save(obj, out):\n"
+            "    out.write(b'half a checkpoint'); out.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+            "torch.save = dying_save\n"
+            "AtomicCheckpointIO().save_checkpoint({'state_dict': {}}, sys.argv[1])")
+    died = subprocess.run([sys.executable, "-c", code, str(checkpoints / "last.ckpt")])
+    assert died.returncode == -signal.SIGKILL
+    assert list(checkpoints.glob(".last.ckpt.*.part"))  # the stray temp file of the killed write...
+    last = find_last_checkpoint(tmp_path)  # ...is never picked
+    assert last.name == "last.ckpt" and torch.equal(read_checkpoint(last)["state_dict"]["w"], torch.ones(3))
+
+
+@pytest.mark.slow
+def test_sigterm_stops_with_a_valid_checkpoint_and_status_143(tiny_archive, tmp_path):
+    checkpoints = tmp_path / "logs" / "version_0" / "checkpoints"
+    process = fit_cli(tiny_archive, tmp_path, "--max-epochs", "1000")
+    wait_for(lambda: (checkpoints / "last.ckpt").exists())
+    before = read_checkpoint(checkpoints / "last.ckpt")["global_step"]
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    assert process.wait(timeout=30) == 143
+    assert time.monotonic() - sent < 10
+    assert "stopped by SIGTERM" in process.stderr.read()
+    assert read_checkpoint(checkpoints / "last.ckpt")["global_step"] >= before
+
+
+def _train(datamodule: IMDBDataModule, logdir: Path, max_epochs: int, ckpt_path: str | None = None):
+    L.seed_everything(7, verbose=False)
+    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    return fit(module, datamodule, logdir=str(logdir), max_epochs=max_epochs, ckpt_path=ckpt_path,
+               deterministic=True, **QUIET)
+
+
+@pytest.mark.slow
+def test_resume_is_bitwise_equal_to_an_uninterrupted_run(tiny_datamodule, tmp_path):
+    straight = read_checkpoint(_train(tiny_datamodule, tmp_path / "straight", 3).last_checkpoint)
+    _train(tiny_datamodule, tmp_path / "resumed", 1)
+    resumed = read_checkpoint(_train(tiny_datamodule, tmp_path / "resumed", 3, ckpt_path="last").last_checkpoint)
+    assert straight["global_step"] == resumed["global_step"]
+    for name, tensor in straight["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
+
+
+@pytest.mark.slow
+def test_same_seed_same_metrics(tiny_datamodule, tmp_path):
+    first, second = (_train(tiny_datamodule, tmp_path / name, 2) for name in ("a", "b"))
+    assert first.best_val_acc == second.best_val_acc
+    weights = [read_checkpoint(run.last_checkpoint)["state_dict"] for run in (first, second)]
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such checkpoint"), (b"", "is empty"),
+                                              (b"\x80\x04corrupt", "not a loadable checkpoint")])
+def test_a_bad_resume_checkpoint_fails_clearly_never_restarting(tiny_datamodule, tmp_path, content, message):
+    path = tmp_path / "bad.ckpt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        _train(tiny_datamodule, tmp_path / "logs", 1, ckpt_path=str(path))
+    assert not (tmp_path / "logs").exists()  # nothing was trained or logged
+
+
+class _PoisonedAtStep5(SentimentClassifier):
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        return loss * float("nan") if self.global_step == 5 else loss
+
+
+def _all_finite(path: Path) -> bool:
+    checkpoint = read_checkpoint(path)
+    return all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values()) and all(
+        math.isfinite(state["best_model_score"]) for key, state in checkpoint["callbacks"].items()
+        if "ModelCheckpoint" in key and state.get("best_model_score") is not None)
+
+
+def test_a_nan_batch_stops_the_run_before_it_reaches_a_checkpoint(tiny_datamodule, tmp_path):
+    module = _PoisonedAtStep5(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    with pytest.raises(NonFiniteError, match="non-finite gradient .* at step 5"):
+        fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=3, **QUIET)
+    saved = list(tmp_path.rglob("*.ckpt"))
+    assert saved and all(_all_finite(path) for path in saved)  # epoch 1 was saved, all of it finite
+
+
+@pytest.mark.slow
+def test_a_huge_learning_rate_stops_with_the_reason(tiny_archive, tmp_path):
+    process = fit_cli(tiny_archive, tmp_path, "--max-epochs", "3", "--lr", "1e38")
+    assert process.wait(timeout=120) == 1
+    assert "training stopped: non-finite" in process.stderr.read()
+    assert all(_all_finite(path) for path in tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.slow
+def test_a_full_disk_fails_the_run_and_keeps_last_ckpt(tiny_archive, tmp_path):
+    assert fit_cli(tiny_archive, tmp_path, "--max-epochs", "1").wait(timeout=120) == 0
+    last = tmp_path / "logs" / "version_0" / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    limit_kib = len(before) // 1024 // 2  # room for logs, not for a checkpoint
+    process = fit_cli(tiny_archive, tmp_path, "--max-epochs", "3", "--ckpt-path", "last",
+                      preexec_fn=lambda: __import__("resource").setrlimit(
+                          __import__("resource").RLIMIT_FSIZE, (limit_kib * 1024, limit_kib * 1024)))
+    assert process.wait(timeout=120) != 0
+    assert "File too large" in process.stderr.read()
+    assert last.read_bytes() == before and read_checkpoint(last)["epoch"] == 0
+    assert not list(last.parent.glob("*.part"))
+
+
+# ----------------------------------------------------------------------------------------- checkpoint trust
+class _Payload:
+    def __init__(self, sentinel: Path) -> None:
+        self.sentinel = sentinel
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.sentinel}",))
+
+
+def test_a_pickle_payload_is_refused_and_never_runs(tiny_run, tmp_path):
+    sentinel = tmp_path / "pwned"
+    checkpoint = torch.load(tiny_run[1].last_checkpoint, weights_only=True)
+    checkpoint["hyper_parameters"]["cell"] = _Payload(sentinel)
+    path = tmp_path / "evil.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
+        load_model(path)
+    datamodule = IMDBDataModule(source=str(tmp_path / "unused"), data_dir=str(tmp_path))
+    with pytest.raises(CheckpointError):
+        fit(SentimentClassifier(), datamodule, logdir=str(tmp_path / "logs"), ckpt_path=str(path), **QUIET)
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--ckpt", str(path), "good"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert not sentinel.exists()
+
+
+def test_an_instantiator_entry_is_refused_and_never_runs(tiny_run, tmp_path):
+    sentinel = tmp_path / "pwned"
+    checkpoint = torch.load(tiny_run[1].last_checkpoint, weights_only=True)
+    checkpoint["hyper_parameters"]["_instantiator"] = "os.system"
+    checkpoint["hyper_parameters"]["_class_path"] = f"touch {sentinel}"
+    path = tmp_path / "evil.ckpt"
+    torch.save(checkpoint, path)
+    with pytest.raises(CheckpointError, match="_instantiator"):
+        load_model(path)
+    with pytest.raises(ValueError, match="allowlist"):  # Lightning's own loader refuses it too
+        SentimentClassifier.load_from_checkpoint(path, weights_only=True)
+    assert not sentinel.exists()
