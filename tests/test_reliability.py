@@ -135,7 +135,7 @@ def test_sigkill_at_several_moments_then_resume(tiny_archive, tmp_path):
     for delay in (0.0, 0.4, 1.1):
         written = last.stat().st_mtime_ns if last.exists() else 0
         process = fit_cli(tiny_archive, tmp_path, "--max-epochs", "1000", *(["--ckpt-path", "last"] if written else []))
-        wait_for(lambda: last.exists() and last.stat().st_mtime_ns > written)  # this run is saving checkpoints
+        wait_for(lambda since=written: last.exists() and last.stat().st_mtime_ns > since)  # this run is saving
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
