@@ -102,3 +102,25 @@ def test_mask_padding_trains_on_length_grouped_batches(tiny_archive, tmp_path):
     result = fit(module, datamodule, logdir=str(tmp_path / "logs"), max_epochs=1, **QUIET)
     assert Path(result.best_checkpoint).is_file()
     assert torch.load(result.best_checkpoint, weights_only=True)["hyper_parameters"]["mask_padding"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_mixed_precision_trains(tiny_datamodule, tmp_path, precision):
+    result = fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), max_epochs=1, precision=precision, **QUIET)
+    assert 0.0 <= result.best_val_acc <= 1.0
+    weights = torch.load(result.last_checkpoint, weights_only=True)["state_dict"]
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in weights.values())  # fp32 master weights
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
+def test_gpu_training_uses_cudnn_and_loads_on_cpu(tiny_datamodule, tmp_path, precision):
+    module = tiny_module()
+    result = fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=1, precision=precision,
+                 accelerator="gpu", devices=1, enable_progress_bar=False)
+    from rnn_lightning.inference import load_model, predict
+
+    on_cpu = load_model(result.last_checkpoint)  # a GPU checkpoint runs on the CPU fast path unchanged
+    assert len(predict(on_cpu, ["great film", "awful film"])) == 2

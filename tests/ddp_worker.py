@@ -1,0 +1,35 @@
+"""Run by test_ddp: fit with DDP on CPU and record each rank's validation metrics in OUT/rank<N>.json.
+
+Lightning's DDP launcher starts rank 1 by running this same file again, so it must be a script.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import lightning as L
+
+from rnn_lightning.data import IMDBDataModule
+from rnn_lightning.module import SentimentClassifier
+from rnn_lightning.training import fit
+
+
+class RecordValidation(L.Callback):
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith("val/")}
+        metrics["val_batches"] = int(sum(trainer.num_val_batches))
+        (self.out / f"rank{trainer.global_rank}.json").write_text(json.dumps(metrics))
+
+
+if __name__ == "__main__":
+    archive, out, mask = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "mask"
+    L.seed_everything(0, verbose=False)
+    datamodule = IMDBDataModule(source=archive, data_dir=str(out / "data"), num_words=30, maxlen=24, batch_size=4,
+                                group_by_length=mask)
+    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=mask)
+    fit(module, datamodule, logdir=str(out / "logs"), accelerator="cpu", devices=2, strategy="ddp", max_epochs=1,
+        limit_train_batches=3, enable_progress_bar=False, use_distributed_sampler=not mask,
+        callbacks=[RecordValidation(out)])
