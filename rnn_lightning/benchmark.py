@@ -76,8 +76,10 @@ def _module(config: BenchConfig, num_words: int) -> SentimentClassifier:
 
 def _timed_loader(datamodule: IMDBDataModule, steps: int) -> DataLoader:
     """The first ``steps`` training batches, the same for both loops (length-grouped when masking)."""
-    loader = datamodule.train_dataloader()
-    indices = [i for batch in list(loader.batch_sampler)[:steps] for i in batch]
+    batches = list(datamodule.train_dataloader().batch_sampler)
+    if len(batches) < steps:
+        raise ValueError(f"only {len(batches)} training batches, {steps} needed: lower --steps/--warmup")
+    indices = [i for batch in batches[:steps] for i in batch]
     return DataLoader(Subset(datamodule.train_set, indices), batch_size=datamodule.hparams.batch_size)
 
 
