@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from rnn_lightning.callbacks import EpochTimer, FiniteGuard, SigtermCheckpoint
-from rnn_lightning.checkpoints import AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
+from rnn_lightning.checkpoints import LAST, AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
 from rnn_lightning.data import IMDBDataModule
 from rnn_lightning.module import VAL_ACC, SentimentClassifier
 from rnn_lightning.summary import KerasSummary
@@ -75,29 +76,27 @@ def fit(
     """
     resume_from, version = resolve_resume(ckpt_path, logdir)
     logger = TensorBoardLogger(save_dir=logdir, name="", version=version, default_hp_metric=False)
-    checkpoint = SigtermCheckpoint(
-        monitor=VAL_ACC,
-        mode="max",
-        save_last=True,
-        filename="epoch={epoch:02d}-val_acc={val/acc:.4f}",
-        auto_insert_metric_name=False,
-    )
+    best = ModelCheckpoint(monitor=VAL_ACC, mode="max", filename="epoch={epoch:02d}-val_acc={val/acc:.4f}",
+                           auto_insert_metric_name=False)
+    # A second callback for last.ckpt: ModelCheckpoint(save_last=True) rewrites it only in epochs that improve
+    # the monitored metric (Lightning 2.6), so resuming "last" would go back to the best epoch.
+    latest = SigtermCheckpoint(filename=Path(LAST).stem, enable_version_counter=False)
     trainer = L.Trainer(
         logger=logger,
-        callbacks=[checkpoint, KerasSummary(), EpochTimer(), FiniteGuard(), *(callbacks or [])],
+        callbacks=[best, latest, KerasSummary(), EpochTimer(), FiniteGuard(), *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,  # KerasSummary prints the study's table instead
         **trainer_kwargs,
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
 
     result = FitResult(
         log_dir=str(logger.log_dir),
-        best_checkpoint=checkpoint.best_model_path or None,
-        best_val_acc=float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None,
-        last_checkpoint=checkpoint.last_model_path or None,
+        best_checkpoint=best.best_model_path or None,
+        best_val_acc=float(best.best_model_score) if best.best_model_score is not None else None,
+        last_checkpoint=latest.best_model_path or None,  # with no monitor, its "best" is the latest
     )
     if test:
-        metrics = trainer.test(module, datamodule=datamodule, ckpt_path=result.best_checkpoint)
+        metrics = trainer.test(module, datamodule=datamodule, ckpt_path=result.best_checkpoint, weights_only=True)
         result.test_metrics = {key: float(value) for key, value in metrics[0].items()} if metrics else {}
     return result

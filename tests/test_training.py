@@ -124,3 +124,11 @@ def test_gpu_training_uses_cudnn_and_loads_on_cpu(tiny_datamodule, tmp_path, pre
 
     on_cpu = load_model(result.last_checkpoint)  # a GPU checkpoint runs on the CPU fast path unchanged
     assert len(predict(on_cpu, ["great film", "awful film"])) == 2
+
+
+def test_last_ckpt_holds_the_final_epoch_even_without_improvement(tiny_datamodule, tmp_path):
+    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, lr=0.0)  # val/acc is flat
+    result = fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=3, **QUIET)
+    steps_per_epoch = len(tiny_datamodule.train_dataloader())
+    assert Path(result.best_checkpoint).name.startswith("epoch=00-")  # the best never moved...
+    assert torch.load(result.last_checkpoint, weights_only=True)["global_step"] == 3 * steps_per_epoch  # ...last did
