@@ -17,7 +17,7 @@ from filelock import FileLock
 from torch.utils.data import DataLoader, TensorDataset
 
 from rnn_lightning.archive import safe_extract
-from rnn_lightning.download import download, file_digest
+from rnn_lightning.download import DownloadError, download, file_digest
 from rnn_lightning.sampling import EpochSeededRandomSampler, LengthGroupedBatchSampler
 from rnn_lightning.text import PAD_ID, TOKENIZER_VERSION, TextEncoder, pad_sequences, rank_words, tokenize
 
@@ -160,7 +160,11 @@ class IMDBDataModule(L.LightningDataModule):
                 f"{OFFLINE_ENV} is set and {target} is not downloaded: pass --data-source (or set "
                 f"{SOURCE_ENV}) to a local aclImdb_v1.tar.gz or extracted aclImdb/ folder"
             )
-        return download(source, target, md5)
+        try:
+            return download(source, target, md5)
+        except DownloadError as error:
+            raise DownloadError(f"{error} (offline? pass --data-source or set {SOURCE_ENV} to a local "
+                                "aclImdb_v1.tar.gz or extracted aclImdb/ folder)") from error
 
     # ---------------------------------------------------------------------------------------- the cache
     def prepare_data(self) -> None:

@@ -300,3 +300,12 @@ def test_an_instantiator_entry_is_refused_and_never_runs(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="allowlist"):  # Lightning's own loader refuses it too
         SentimentClassifier.load_from_checkpoint(path, weights_only=True)
     assert not sentinel.exists()
+
+
+def test_an_unreachable_source_says_how_to_use_a_local_copy(tmp_path):
+    closed = MisbehavingServer()
+    unused_port = closed.server.server_address[1]
+    closed.server.server_close()  # nothing listens there now: connections are refused at once
+    datamodule = IMDBDataModule(source=f"http://127.0.0.1:{unused_port}/aclImdb_v1.tar.gz", data_dir=str(tmp_path))
+    with pytest.raises(DownloadError, match="pass --data-source or set IMDB_SOURCE"):
+        datamodule.prepare_data()
