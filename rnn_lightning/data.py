@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ SOURCE_ENV = "IMDB_SOURCE"
 OFFLINE_ENV = "IMDB_OFFLINE"
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
-REVIEWS_PER_SPLIT = 25_000
+_LOCAL_HINT = f"pass --data-source or set {SOURCE_ENV} to a local aclImdb_v1.tar.gz or extracted aclImdb/ folder"
 
 
 def default_source() -> str:
@@ -114,8 +115,9 @@ class IMDBDataModule(L.LightningDataModule):
     def _download_target(self) -> Path:
         return self.data_dir / (Path(urlparse(self.hparams.source).path).name or "aclImdb_v1.tar.gz")
 
+    @functools.cached_property
     def _source_identity(self) -> str:
-        """What the encoded data depends on, without extracting anything."""
+        """What the encoded data depends on, without extracting anything (hashed once per instance)."""
         source = self.hparams.source
         if _is_url(source):
             return f"url:{source}"
@@ -132,7 +134,7 @@ class IMDBDataModule(L.LightningDataModule):
 
     def _cache_settings(self) -> dict[str, object]:
         return {
-            "source": self._source_identity(),
+            "source": self._source_identity,
             "num_words": self.hparams.num_words,
             "maxlen": self.hparams.maxlen,
             "tokenizer_version": TOKENIZER_VERSION,
@@ -143,7 +145,7 @@ class IMDBDataModule(L.LightningDataModule):
         source = self.hparams.source
         if not _is_url(source) and Path(source).expanduser().is_dir():
             return Path(source).expanduser()
-        destination = self.data_dir / f"extracted-{_digest(self._source_identity())[:16]}"
+        destination = self.data_dir / f"extracted-{_digest(self._source_identity)[:16]}"
         if (destination / "aclImdb").is_dir():  # only ever created by an atomic rename of a full extraction
             return destination / "aclImdb"
         archive = Path(source).expanduser() if not _is_url(source) else self._fetch_archive()
@@ -156,15 +158,11 @@ class IMDBDataModule(L.LightningDataModule):
         if target.is_file() and (md5 is None or file_digest(target, "md5") == md5):
             return target
         if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
-            raise FileNotFoundError(
-                f"{OFFLINE_ENV} is set and {target} is not downloaded: pass --data-source (or set "
-                f"{SOURCE_ENV}) to a local aclImdb_v1.tar.gz or extracted aclImdb/ folder"
-            )
+            raise FileNotFoundError(f"{OFFLINE_ENV} is set and {target} is not downloaded: {_LOCAL_HINT}")
         try:
             return download(source, target, md5)
         except DownloadError as error:
-            raise DownloadError(f"{error} (offline? pass --data-source or set {SOURCE_ENV} to a local "
-                                "aclImdb_v1.tar.gz or extracted aclImdb/ folder)") from error
+            raise DownloadError(f"{error} (offline? {_LOCAL_HINT})") from error
 
     # ---------------------------------------------------------------------------------------- the cache
     def prepare_data(self) -> None:
