@@ -66,8 +66,7 @@ class SentimentClassifier(L.LightningModule):
         # Subnormal floats appear as gradients vanish through 500 tanh steps and make x86 CPUs many times
         # slower; flushing them to zero changes no result that matters (TensorFlow does the same by default).
         torch.set_flush_denormal(True)
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        encoder = getattr(datamodule, "encoder", None)
+        encoder = getattr(self.trainer.datamodule, "encoder", None)  # the vocabulary travels in checkpoints
         if encoder is not None:
             if encoder.num_words != self.hparams.num_words:
                 raise ValueError(f"data has num_words={encoder.num_words}, model {self.hparams.num_words}")
