@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from rnn_lightning.fileio import atomic_write
 
 LAST = "last.ckpt"
 
@@ -51,16 +51,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(descriptor, "wb") as out:
-                torch.save(checkpoint, out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp_name, path)
-        finally:
-            if os.path.exists(temp_name):
-                os.unlink(temp_name)
+        with atomic_write(path) as out:
+            torch.save(checkpoint, out)
 
 
 def find_last_checkpoint(logdir: str | Path) -> Path:

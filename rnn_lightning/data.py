@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -19,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from rnn_lightning.archive import safe_extract
 from rnn_lightning.download import DownloadError, download, file_digest
+from rnn_lightning.fileio import atomic_write
 from rnn_lightning.sampling import EpochSeededRandomSampler, LengthGroupedBatchSampler
 from rnn_lightning.text import PAD_ID, TOKENIZER_VERSION, TextEncoder, pad_sequences, rank_words, tokenize
 
@@ -247,17 +247,8 @@ def _digest(value: object) -> str:
 
 
 def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        os.fchmod(descriptor, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
-        with os.fdopen(descriptor, "wb") as out:
-            np.savez(out, **arrays)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp_name, path)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
+    with atomic_write(path) as out:
+        np.savez(out, **arrays)
 
 
 def load_cache(path: Path, settings: dict[str, object]) -> dict[str, np.ndarray] | None:

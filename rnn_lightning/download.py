@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from rnn_lightning.fileio import atomic_write
 
 _CHUNK = 1 << 20
 
@@ -75,25 +75,18 @@ class _BadTransfer(Exception):
 
 
 def _fetch_once(url: str, target: Path, md5: str | None, timeout: float) -> None:
-    descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        digest = hashlib.md5()
-        received = 0
-        with os.fdopen(descriptor, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            expected_size = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=expected_size, unit="B", unit_scale=True, desc=f"downloading {target.name}") as bar:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
+    digest = hashlib.md5()
+    received = 0
+    with atomic_write(target) as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        expected_size = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=expected_size, unit="B", unit_scale=True, desc=f"downloading {target.name}") as bar:
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        # Raising here, inside atomic_write, discards the temp file and leaves the target as it was.
         if expected_size is not None and received != expected_size:
             raise _BadTransfer(f"truncated transfer: got {received} of {expected_size} bytes")
         if md5 is not None and digest.hexdigest() != md5.lower():
             raise _BadTransfer(f"checksum mismatch: expected md5 {md5.lower()}, got {digest.hexdigest()}")
-        os.replace(temp_name, target)
-    finally:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
