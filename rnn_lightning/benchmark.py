@@ -89,6 +89,7 @@ def bare_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmu
     torch.set_flush_denormal(config.flush_denormals)
     module = _module(config, datamodule.hparams.num_words).to(device)
     optimizer = module.configure_optimizers()
+    accuracy = module.train_acc  # the same training accuracy the Lightning step keeps, as Keras reports it
     autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(config.precision)
     start = None
     for index, (ids, labels) in enumerate(_timed_loader(datamodule, steps + warmup)):
@@ -97,12 +98,24 @@ def bare_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmu
             start = time.perf_counter()
         ids, labels = ids.to(device), labels.to(device)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            loss = module.loss(module(ids), labels)
+            logits = module(ids)
+            loss = module.loss(logits, labels)
+        accuracy(torch.sigmoid(logits), labels.int())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     _synchronize(device)
     return _result(config, "bare PyTorch", time.perf_counter() - start, steps, None, device)
+
+
+class _DenormalSetting(L.Callback):
+    """Apply the config's denormal setting after ``SentimentClassifier.setup`` has turned flushing on."""
+
+    def __init__(self, flush: bool) -> None:
+        self.flush = flush
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        torch.set_flush_denormal(self.flush)
 
 
 class _StepClock(L.Callback):
@@ -141,7 +154,8 @@ def lightning_epoch(config: BenchConfig, datamodule: IMDBDataModule) -> BenchRes
 def _trainer(config: BenchConfig, callbacks: list[L.Callback], **kwargs: object) -> L.Trainer:
     return L.Trainer(accelerator=config.accelerator, devices=1, precision=config.precision, logger=False,
                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                     num_sanity_val_steps=0, callbacks=callbacks, **kwargs)
+                     num_sanity_val_steps=0, callbacks=[_DenormalSetting(config.flush_denormals), *callbacks],
+                     **kwargs)
 
 
 def _synchronize(device: torch.device) -> None:

@@ -66,16 +66,27 @@ class FiniteGuard(L.Callback):
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule,
                                  optimizer: torch.optim.Optimizer) -> None:
-        for name, parameter in pl_module.named_parameters():
-            if parameter.grad is not None and not torch.isfinite(parameter.grad).all():
-                raise NonFiniteError(f"non-finite gradient of {name} at step {trainer.global_step}: "
-                                     "the loss diverged (bad batch or learning rate too high)")
+        gradients = {name: p.grad for name, p in pl_module.named_parameters() if p.grad is not None}
+        bad = _first_non_finite(gradients)
+        if bad is not None:
+            raise NonFiniteError(f"non-finite gradient of {bad} at step {trainer.global_step}: "
+                                 "the loss diverged (bad batch or learning rate too high)")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
-        for name, parameter in pl_module.named_parameters():
-            if not torch.isfinite(parameter).all():
-                raise NonFiniteError(f"non-finite weight {name} after step {trainer.global_step}: "
-                                     "the learning rate is too high")
+        bad = _first_non_finite(dict(pl_module.named_parameters()))
+        if bad is not None:
+            raise NonFiniteError(f"non-finite weight {bad} after step {trainer.global_step}: "
+                                 "the learning rate is too high")
+
+
+def _first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """Name of the first tensor holding inf or NaN, or None; one device sync per call, not one per tensor."""
+    if not tensors:
+        return None
+    finite = torch.stack([torch.isfinite(tensor).all() for tensor in tensors.values()])
+    if bool(finite.all()):
+        return None
+    return list(tensors)[int((~finite).nonzero()[0])]
 
 
 class SigtermCheckpoint(ModelCheckpoint):
