@@ -16,11 +16,15 @@ from torch.autograd.function import once_differentiable
 
 
 class _TanhRNNLayer(torch.autograd.Function):
-    """One tanh RNN layer over a time-major sequence, with zero initial state and an optional step mask."""
+    """One tanh RNN layer over a time-major sequence, with zero initial state and an optional step mask.
+
+    With ``last_only`` it returns just the final state, as the top layer's consumer needs: its backward
+    then starts from a ``(batch, hidden)`` gradient instead of a mostly-zero ``(time, batch, hidden)`` one.
+    """
 
     @staticmethod
     def forward(ctx, inputs: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
-                bias_hh: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+                bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool) -> torch.Tensor:
         steps, batch, _ = inputs.shape
         # All input projections at once: (T*B, I) @ (I, H).
         hidden = torch.addmm(bias_ih + bias_hh, inputs.reshape(steps * batch, -1), weight_ih.t())
@@ -38,25 +42,27 @@ class _TanhRNNLayer(torch.autograd.Function):
                 # exactly Keras's mask_zero: the state is carried unchanged through the padding.
                 current.mul_(step_mask[t])
         ctx.save_for_backward(inputs, weight_ih, weight_hh, hidden, mask)
-        return hidden
+        ctx.last_only = last_only
+        return hidden[-1].clone() if last_only else hidden
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_hidden: torch.Tensor):
+    def backward(ctx, grad_output: torch.Tensor):
         inputs, weight_ih, weight_hh, hidden, mask = ctx.saved_tensors
         steps, batch, _ = inputs.shape
-        grad_hidden = grad_hidden.contiguous()
-        # d tanh(z)/dz = 1 - h^2, computed for all steps at once; masked steps pass no gradient.
-        local = 1 - hidden * hidden
+        # d tanh(z)/dz = 1 - h^2 for all steps at once (one fused op); masked steps pass no gradient. The
+        # buffer is then overwritten step by step with the gradient w.r.t. the pre-activation z_t.
+        grad_pre = torch.addcmul(hidden.new_ones(()), hidden, hidden, value=-1)
         if mask is not None:
-            local.mul_(mask)
-        grad_pre = torch.empty_like(hidden)  # gradient w.r.t. the pre-activation z_t
-        step_grad_pre, step_local, step_grad_hidden = grad_pre.unbind(0), local.unbind(0), grad_hidden.unbind(0)
-        carried = step_grad_hidden[steps - 1]
+            grad_pre.mul_(mask)
+        step_grad_pre = grad_pre.unbind(0)
+        step_grad_output = None if ctx.last_only else grad_output.contiguous().unbind(0)
+        carried = grad_output if ctx.last_only else step_grad_output[steps - 1]  # gradient w.r.t. h_t
         for t in range(steps - 1, -1, -1):
-            torch.mul(carried, step_local[t], out=step_grad_pre[t])
+            torch.mul(carried, step_grad_pre[t], out=step_grad_pre[t])
             if t:
-                carried = torch.addmm(step_grad_hidden[t - 1], step_grad_pre[t], weight_hh)
+                carried = (torch.mm(step_grad_pre[t], weight_hh) if ctx.last_only
+                           else torch.addmm(step_grad_output[t - 1], step_grad_pre[t], weight_hh))
         flat_grad = grad_pre.view(steps * batch, -1)
         grad_inputs = (flat_grad @ weight_ih).view_as(inputs) if ctx.needs_input_grad[0] else None
         grad_weight_ih = flat_grad.t() @ inputs.reshape(steps * batch, -1) if ctx.needs_input_grad[1] else None
@@ -66,37 +72,41 @@ class _TanhRNNLayer(torch.autograd.Function):
             grad_weight_hh = grad_pre[1:].reshape((steps - 1) * batch, -1).t() @ previous
         grad_bias = flat_grad.sum(0)
         return (grad_inputs, grad_weight_ih, grad_weight_hh, grad_bias if ctx.needs_input_grad[3] else None,
-                grad_bias if ctx.needs_input_grad[4] else None, None)
+                grad_bias if ctx.needs_input_grad[4] else None, None, None)
 
 
-def supports_fast_path(rnn: nn.Module, inputs: torch.Tensor) -> bool:
-    """Whether :func:`tanh_rnn_stack` computes exactly what ``rnn`` would on these inputs."""
+def supports_fast_path(rnn: nn.Module, like: torch.Tensor) -> bool:
+    """Whether :func:`tanh_rnn_stack` computes exactly what ``rnn`` would on inputs of ``like``'s device and dtype."""
     plain_tanh_rnn = (isinstance(rnn, nn.RNN) and rnn.nonlinearity == "tanh" and rnn.bias and rnn.batch_first
                       and not rnn.bidirectional and (rnn.dropout == 0 or not rnn.training))
-    return (plain_tanh_rnn and inputs.device.type == "cpu" and inputs.dtype in (torch.float32, torch.float64)
+    return (plain_tanh_rnn and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
             and not torch.is_autocast_enabled("cpu"))
 
 
-def tanh_rnn_stack(rnn: nn.RNN, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Run ``rnn``'s layers (batch-first ``nn.RNN``, tanh, no dropout) with its own parameters.
+def tanh_rnn_stack(rnn: nn.RNN, inputs: torch.Tensor, mask: torch.Tensor | None = None, *,
+                   last_only: bool = False) -> torch.Tensor:
+    """Run ``rnn``'s layers (``nn.RNN``, tanh, no dropout) with its own parameters over time-major inputs.
 
     Args:
         rnn: The module whose parameters are used.
-        inputs: ``(batch, time, features)``.
-        mask: Optional ``(batch, time)`` bool, False at padding steps (which must all come first).
+        inputs: ``(time, batch, features)``: time-major, so that each step's rows are contiguous.
+        mask: Optional ``(time, batch)`` bool, False at padding steps (which must all come first).
+        last_only: Return only the last layer's final state.
 
     Returns:
-        The last layer's output at every step, ``(batch, time, hidden)``, as ``nn.RNN`` returns it.
+        The last layer's output at every step, ``(time, batch, hidden)``, or with ``last_only`` its final
+        state ``(batch, hidden)``: what ``nn.RNN`` gives as ``output`` (time-major) and ``h_n[-1]``.
     """
-    layer_input = inputs.transpose(0, 1).contiguous()  # time-major: each step's rows are contiguous
-    step_mask = mask.t().unsqueeze(-1).to(inputs.dtype).contiguous() if mask is not None else None
+    step_mask = mask.unsqueeze(-1).to(inputs.dtype) if mask is not None else None
+    layer_output = inputs.contiguous()
     for layer in range(rnn.num_layers):
-        layer_input = _TanhRNNLayer.apply(
-            layer_input,
+        layer_output = _TanhRNNLayer.apply(
+            layer_output,
             getattr(rnn, f"weight_ih_l{layer}"),
             getattr(rnn, f"weight_hh_l{layer}"),
             getattr(rnn, f"bias_ih_l{layer}"),
             getattr(rnn, f"bias_hh_l{layer}"),
             step_mask,
+            last_only and layer == rnn.num_layers - 1,
         )
-    return layer_input.transpose(0, 1)
+    return layer_output

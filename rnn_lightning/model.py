@@ -85,13 +85,14 @@ class SentimentRNN(nn.Module):
             present = ids != PAD_ID
             first = int(present.any(0).long().argmax())  # padding is in front: drop the columns that are all padding
             ids, mask = ids[:, first:], present[:, first:]
-        embedded = self.embedding(ids)
-        if self.fast_cpu_path and supports_fast_path(self.rnn, embedded):
-            last = tanh_rnn_stack(self.rnn, embedded, mask)[:, -1]
+        if self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight):
+            # Embedding the transposed ids yields time-major inputs directly, with no copy either way.
+            last = tanh_rnn_stack(self.rnn, self.embedding(ids.t()), None if mask is None else mask.t(),
+                                  last_only=True)
         elif mask is not None:
-            last = self._last_state_packed(embedded, mask)
+            last = self._last_state_packed(self.embedding(ids), mask)
         else:
-            last = self.rnn(embedded)[0][:, -1]
+            last = self.rnn(self.embedding(ids))[0][:, -1]
         return self.head(last).squeeze(-1)
 
     def _last_state_packed(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

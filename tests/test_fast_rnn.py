@@ -19,20 +19,33 @@ def test_layer_gradcheck_for_inputs_and_every_parameter(masked):
                torch.randn(hidden), torch.randn(hidden)]
     tensors = [(t * 0.5).double().requires_grad_(True) for t in tensors]
     mask = torch.tensor([[0.0, 1.0, 0.0]] * 2 + [[1.0, 1.0, 1.0]] * 4, dtype=torch.float64).unsqueeze(-1)
-    assert torch.autograd.gradcheck(lambda *t: _TanhRNNLayer.apply(*t, mask if masked else None), tensors)
+    step_mask = mask if masked else None
+    for last_only in (False, True):
+        assert torch.autograd.gradcheck(
+            lambda *t, last_only=last_only: _TanhRNNLayer.apply(*t, step_mask, last_only), tensors)
 
 
-def test_stack_gradcheck_through_all_layers():
+@pytest.mark.parametrize("last_only", [False, True])
+def test_stack_gradcheck_through_all_layers(last_only):
     rnn = make_rnn()
-    inputs = torch.randn(2, 6, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x), (inputs,))
+    inputs = torch.randn(6, 2, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, last_only=last_only), (inputs,))
 
 
 def test_gradcheck_with_a_padding_mask():
     rnn = make_rnn()
-    inputs = torch.randn(3, 6, 5, dtype=torch.float64, requires_grad=True)
-    mask = torch.tensor([[False, False, True, True, True, True], [True] * 6, [False] * 5 + [True]])
-    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, mask), (inputs,))
+    inputs = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[False, False, True, True, True, True], [True] * 6, [False] * 5 + [True]]).t()
+    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, mask, last_only=True), (inputs,))
+
+
+def test_stack_matches_nn_rnn_outputs_and_final_state():
+    rnn = make_rnn()
+    inputs = torch.randn(2, 7, 5, dtype=torch.float64)  # batch-first for nn.RNN
+    expected, final = rnn(inputs)
+    time_major = inputs.transpose(0, 1)
+    torch.testing.assert_close(tanh_rnn_stack(rnn, time_major).transpose(0, 1), expected)
+    torch.testing.assert_close(tanh_rnn_stack(rnn, time_major, last_only=True), final[-1])
 
 
 def test_same_outputs_and_gradients_as_nn_rnn_at_the_real_shapes():
