@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from rnn_lightning.checkpoints import CheckpointError, read_checkpoint
+from rnn_lightning.denormals import flush_denormals
 from rnn_lightning.module import ENCODER_KEY, SentimentClassifier
 
 __all__ = ["CheckpointError", "load_model", "predict"]
@@ -66,8 +67,7 @@ def predict(model: SentimentClassifier, texts: Sequence[str], batch_size: int = 
     if model.encoder is None:
         raise ValueError("the model has no text encoder: load it with load_model() or train it on IMDBDataModule")
     ids = torch.from_numpy(model.encoder.encode(texts))
-    # Subnormal activations slow x86 CPUs down many times over; see SentimentClassifier.setup.
-    torch.set_flush_denormal(True)
+    flush_denormals()
     was_training = model.training
     model.eval()
     try:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torchmetrics.classification import BinaryAccuracy
 
+from rnn_lightning.denormals import flush_denormals
 from rnn_lightning.model import SentimentRNN
 from rnn_lightning.text import TextEncoder
 
@@ -63,9 +64,7 @@ class SentimentClassifier(L.LightningModule):
         return self.model(ids)
 
     def setup(self, stage: str) -> None:
-        # Subnormal floats appear as gradients vanish through 500 tanh steps and make x86 CPUs many times
-        # slower; flushing them to zero changes no result that matters (TensorFlow does the same by default).
-        torch.set_flush_denormal(True)
+        flush_denormals()  # see rnn_lightning.denormals: vanishing gradients turn subnormal and slow CPUs down
         encoder = getattr(self.trainer.datamodule, "encoder", None)  # the vocabulary travels in checkpoints
         if encoder is not None:
             if encoder.num_words != self.hparams.num_words:

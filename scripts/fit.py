@@ -15,6 +15,7 @@ from rnn_lightning.archive import UnsafeArchiveError
 from rnn_lightning.callbacks import NonFiniteError, RecurrentGradNorms
 from rnn_lightning.checkpoints import CheckpointError
 from rnn_lightning.cli import add_data_arguments, datamodule_from_args
+from rnn_lightning.denormals import flush_denormals
 from rnn_lightning.download import DownloadError
 from rnn_lightning.model import CELLS
 from rnn_lightning.module import SentimentClassifier
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    flush_denormals()  # before PyTorch starts its worker threads, so that they flush too
     # The reviews sit in memory as one tensor, so worker processes would only add start-up time.
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     L.seed_everything(args.seed, workers=True, verbose=False)

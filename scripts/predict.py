@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from rnn_lightning.checkpoints import find_best_checkpoint
+from rnn_lightning.denormals import flush_denormals
 from rnn_lightning.inference import CheckpointError, load_model
 from rnn_lightning.text import tokenize
 
@@ -63,6 +64,7 @@ def classify(ckpt: Path, texts: list[str], accelerator: str, batch_size: int) ->
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    flush_denormals()  # before PyTorch starts its worker threads, so that they flush too
     try:
         ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
         reviews = read_reviews(args)

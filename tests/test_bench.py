@@ -6,7 +6,8 @@ from .test_inference import load_script
 @pytest.mark.slow
 def test_bench_measures_each_setting_in_both_loops_and_a_full_epoch(tiny_archive, tmp_path, capsys):
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path), "--num-words", "30", "--maxlen", "24",
-            "--steps", "2", "--warmup", "1", "--config", "fast=1,batch=8", "--config", "fast=0,flush=0,batch=8",
+            "--steps", "2", "--warmup", "1", "--repeat", "2",
+            "--config", "fast=1,batch=8", "--config", "fast=0,flush=0,batch=8",
             "--loops", "bare", "lightning", "epoch"]
     assert load_script("bench").main(args) == 0
     out = capsys.readouterr().out.splitlines()
