@@ -56,13 +56,15 @@ class _TanhRNNLayer(torch.autograd.Function):
         if mask is not None:
             grad_pre.mul_(mask)
         step_grad_pre = grad_pre.unbind(0)
-        step_grad_output = None if ctx.last_only else grad_output.contiguous().unbind(0)
-        carried = grad_output if ctx.last_only else step_grad_output[steps - 1]  # gradient w.r.t. h_t
+        # Gradient w.r.t. each h_t: the output's own gradient plus what flows back from step t+1, accumulated
+        # in place in one copy of the output gradient (a non-in-place addmm would copy at every step).
+        step_grad_hidden = None if ctx.last_only else grad_output.clone(memory_format=torch.contiguous_format).unbind(0)
+        carried = grad_output if ctx.last_only else step_grad_hidden[steps - 1]
         for t in range(steps - 1, -1, -1):
             torch.mul(carried, step_grad_pre[t], out=step_grad_pre[t])
             if t:
                 carried = (torch.mm(step_grad_pre[t], weight_hh) if ctx.last_only
-                           else torch.addmm(step_grad_output[t - 1], step_grad_pre[t], weight_hh))
+                           else step_grad_hidden[t - 1].addmm_(step_grad_pre[t], weight_hh))
         flat_grad = grad_pre.view(steps * batch, -1)
         grad_inputs = (flat_grad @ weight_ih).view_as(inputs) if ctx.needs_input_grad[0] else None
         grad_weight_ih = flat_grad.t() @ inputs.reshape(steps * batch, -1) if ctx.needs_input_grad[1] else None
