@@ -76,7 +76,8 @@ def plot_profiles(profiles: list[GradientProfile], path: str | Path) -> Path:
     for profile in profiles:
         distances = np.arange(1, len(profile.norms) + 1)
         positive = profile.norms > 0  # log scale: a gradient that underflowed to exactly zero is left out
-        axes.semilogy(distances[positive], profile.norms[positive], label=profile.label)
+        style = "--" if "fresh" in profile.label else "-"  # fresh initialisations dashed, trained models solid
+        axes.semilogy(distances[positive], profile.norms[positive], style, label=profile.label)
     axes.set_title("Gradient of the loss w.r.t. each step's input")
     axes.set_xlabel("distance from the last time step")
     axes.set_ylabel("mean L2 norm (log scale)")
