@@ -45,11 +45,16 @@ class RecurrentGradNorms(L.Callback):
 class EpochTimer(L.Callback):
     """Log ``time/epoch_s``: wall time of each training epoch, its validation included (as Keras reports it)."""
 
+    def __init__(self) -> None:
+        self._start: float | None = None
+
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        pl_module.log(EPOCH_TIME, time.perf_counter() - self._start, on_step=False, on_epoch=True)
+        if self._start is not None:  # an epoch resumed halfway has no start, and no meaningful time
+            pl_module.log(EPOCH_TIME, time.perf_counter() - self._start, on_step=False, on_epoch=True)
+        self._start = None
 
 
 class NonFiniteError(RuntimeError):

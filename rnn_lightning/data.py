@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 from torch.utils.data import DataLoader, TensorDataset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from rnn_lightning.archive import safe_extract
 from rnn_lightning.download import DownloadError, download, file_digest
@@ -228,13 +229,18 @@ class IMDBDataModule(L.LightningDataModule):
         # run sees the same batches as an uninterrupted one, and every DDP rank agrees on the order.
         seed = torch.initial_seed() % 2**62
         if not self.hparams.group_by_length:
-            sampler = EpochSeededRandomSampler(dataset, seed) if shuffle else None
-            return DataLoader(dataset, batch_size=self.hparams.batch_size, sampler=sampler, **workers)
+            if not shuffle:
+                return DataLoader(dataset, batch_size=self.hparams.batch_size, **workers)
+            # Stateful: Lightning saves how far into the epoch it got, so a run resumed from a mid-epoch
+            # checkpoint continues with the very batches it would have seen.
+            return StatefulDataLoader(dataset, batch_size=self.hparams.batch_size,
+                                      sampler=EpochSeededRandomSampler(dataset, seed), **workers)
         trainer = self.trainer  # None outside a Trainer
         sampler = LengthGroupedBatchSampler(
             (dataset.tensors[0] != PAD_ID).sum(1), self.hparams.batch_size, shuffle, seed=seed,
             num_replicas=trainer.world_size if trainer else 1, rank=trainer.global_rank if trainer else 0)
-        return DataLoader(dataset, batch_sampler=sampler, **workers)
+        loader = StatefulDataLoader if shuffle else DataLoader
+        return loader(dataset, batch_sampler=sampler, **workers)
 
 
 def _tensor_dataset(x: np.ndarray, y: np.ndarray) -> TensorDataset:

@@ -199,6 +199,38 @@ def test_resume_is_bitwise_equal_to_an_uninterrupted_run(tiny_datamodule, tmp_pa
         assert torch.equal(tensor, resumed["state_dict"][name]), name
 
 
+class _Crash(Exception):
+    pass
+
+
+class _SaveThenCrashAt(L.Callback):
+    def __init__(self, step: int, path: Path) -> None:
+        self.step, self.path = step, path
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            trainer.save_checkpoint(self.path)
+            raise _Crash
+
+
+@pytest.mark.slow
+def test_resume_from_the_middle_of_an_epoch_is_bitwise_equal(tiny_datamodule, tmp_path):
+    steps_per_epoch = len(tiny_datamodule.train_dataloader())
+    midway = steps_per_epoch + 2  # two batches into the second epoch
+    straight = read_checkpoint(_train(tiny_datamodule, tmp_path / "straight", 3).last_checkpoint)
+    L.seed_everything(7, verbose=False)
+    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    with pytest.raises(_Crash):
+        fit(module, tiny_datamodule, logdir=str(tmp_path / "crashed"), max_epochs=3, deterministic=True,
+            callbacks=[_SaveThenCrashAt(midway, tmp_path / "mid.ckpt")], **QUIET)
+    assert read_checkpoint(tmp_path / "mid.ckpt")["global_step"] == midway
+    resumed = read_checkpoint(_train(tiny_datamodule, tmp_path / "resumed", 3, str(tmp_path / "mid.ckpt"))
+                              .last_checkpoint)
+    assert resumed["global_step"] == straight["global_step"] == 3 * steps_per_epoch
+    for name, tensor in straight["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
+
+
 @pytest.mark.slow
 def test_same_seed_same_metrics(tiny_datamodule, tmp_path):
     first, second = (_train(tiny_datamodule, tmp_path / name, 2) for name in ("a", "b"))
