@@ -16,10 +16,14 @@ def tiny_module() -> SentimentClassifier:
     return SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
 
 
-def test_fast_dev_run_wires_everything_and_writes_nothing(tiny_datamodule, tmp_path):
+def test_fast_dev_run_wires_everything_and_writes_nothing(tiny_datamodule, tmp_path, monkeypatch):
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)  # Lightning's fallback location for checkpoints is the working directory
     result = fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path / "logs"), fast_dev_run=True, **QUIET)
     assert result.best_checkpoint is None
     assert not list((tmp_path / "logs").rglob("*.ckpt"))
+    assert not list(workdir.iterdir())
 
 
 @pytest.mark.slow
