@@ -67,8 +67,10 @@ def safe_extract(
     destination.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive) as tar:
         members, total = [], 0
-        for member in tar:
-            if len(members) >= max_members:
+        # Every member counts towards the cap, kept or not, files or folders: a flood of members that are
+        # checked and skipped costs as much memory and time as kept ones.
+        for count, member in enumerate(tar, 1):
+            if count > max_members:
                 raise UnsafeArchiveError(f"archive has more than {max_members} members")
             path = _check_member(member, top)
             total += member.size if member.isreg() else 0

@@ -22,7 +22,8 @@ class BenchConfig:
     Attributes:
         cell: ``rnn``, ``lstm`` or ``gru``.
         fast_path: Use the fast CPU tanh RNN (``rnn`` on CPU only).
-        flush_denormals: Flush subnormal floats to zero (the bare loop can turn it off to show its effect).
+        flush_denormals: Flush subnormal floats to zero; the process running the setting applies it (see
+            ``scripts/bench.py``), since it is a process-wide switch.
         mask_padding: Trim and mask the padding, with length-grouped batches.
         batch_size: Reviews per batch.
         precision: Lightning precision; the bare loop uses autocast for ``*-mixed``.
@@ -69,9 +70,8 @@ def _peak_mb(device: torch.device) -> float:
 
 def _module(config: BenchConfig, num_words: int) -> SentimentClassifier:
     torch.manual_seed(0)
-    module = SentimentClassifier(num_words=num_words, cell=config.cell, mask_padding=config.mask_padding)
-    module.model.fast_cpu_path = config.fast_path
-    return module
+    return SentimentClassifier(num_words=num_words, cell=config.cell, mask_padding=config.mask_padding,
+                               fast_cpu_path=config.fast_path)
 
 
 def _timed_loader(datamodule: IMDBDataModule, steps: int) -> DataLoader:
@@ -86,7 +86,6 @@ def _timed_loader(datamodule: IMDBDataModule, steps: int) -> DataLoader:
 def bare_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmup: int) -> BenchResult:
     """Plain PyTorch: forward, loss, backward, RMSprop step; the first ``warmup`` steps are not timed."""
     device = _device(config)
-    torch.set_flush_denormal(config.flush_denormals)
     module = _module(config, datamodule.hparams.num_words).to(device)
     optimizer = module.configure_optimizers()
     accuracy = module.train_acc  # the same training accuracy the Lightning step keeps, as Keras reports it
@@ -106,16 +105,6 @@ def bare_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmu
         optimizer.step()
     _synchronize(device)
     return _result(config, "bare PyTorch", time.perf_counter() - start, steps, None, device)
-
-
-class _DenormalSetting(L.Callback):
-    """Apply the config's denormal setting after ``SentimentClassifier.setup`` has turned flushing on."""
-
-    def __init__(self, flush: bool) -> None:
-        self.flush = flush
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        torch.set_flush_denormal(self.flush)
 
 
 class _StepClock(L.Callback):
@@ -148,7 +137,7 @@ def lightning_epoch(config: BenchConfig, datamodule: IMDBDataModule) -> BenchRes
     The second, as for Keras, whose first epoch includes building its graph: the first here includes the
     allocator warming up.
     """
-    trainer = _trainer(config, [EpochTimer()], max_epochs=2)
+    trainer = _trainer(config, [EpochTimer()], max_epochs=2, use_distributed_sampler=False)
     trainer.fit(_module(config, datamodule.hparams.num_words), datamodule=datamodule)
     epoch_s = float(trainer.callback_metrics[EPOCH_TIME])
     steps = trainer.num_training_batches
@@ -158,8 +147,7 @@ def lightning_epoch(config: BenchConfig, datamodule: IMDBDataModule) -> BenchRes
 def _trainer(config: BenchConfig, callbacks: list[L.Callback], **kwargs: object) -> L.Trainer:
     return L.Trainer(accelerator=config.accelerator, devices=1, precision=config.precision, logger=False,
                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                     num_sanity_val_steps=0, callbacks=[_DenormalSetting(config.flush_denormals), *callbacks],
-                     **kwargs)
+                     num_sanity_val_steps=0, callbacks=callbacks, **kwargs)
 
 
 def _synchronize(device: torch.device) -> None:

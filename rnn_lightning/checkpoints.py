@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -55,31 +54,63 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, out)
 
 
+def newest_run(logdir: str | Path, holding: str = "checkpoints/*.ckpt") -> Path:
+    """The run folder (``logdir/version_N/``) most recently written to, among those holding ``holding``.
+
+    Every script that defaults to "the newest run" asks this one function, so they all agree: the run
+    whose matching file (a checkpoint, say, or a TensorBoard event file) was written last. A resumed older
+    run is therefore newer than a later run that has stopped.
+
+    Args:
+        logdir: The log folder.
+        holding: Glob, relative to a run folder, of the files that make a run count and date it.
+
+    Raises:
+        FileNotFoundError: If no run under ``logdir`` holds such a file.
+    """
+    files = list(Path(logdir).glob(f"version_*/{holding}"))
+    if not files:
+        raise FileNotFoundError(f"no run under {logdir}/ holds version_*/{holding}")
+    newest = max(files, key=lambda path: path.stat().st_mtime_ns)
+    return Path(logdir) / newest.relative_to(logdir).parts[0]
+
+
 def find_last_checkpoint(logdir: str | Path) -> Path:
-    """The most recently written ``last.ckpt`` of any run under ``logdir``.
+    """The ``last.ckpt`` of the newest run under ``logdir`` that has one.
 
     Raises:
         FileNotFoundError: If there is none, rather than silently training from scratch.
     """
-    candidates = list(Path(logdir).glob(f"version_*/checkpoints/{LAST}"))
-    if not candidates:
-        raise FileNotFoundError(f"--ckpt-path last: no {LAST} under {logdir}/version_*/checkpoints/")
-    return max(candidates, key=lambda path: path.stat().st_mtime_ns)
+    try:
+        return newest_run(logdir, f"checkpoints/{LAST}") / "checkpoints" / LAST
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--ckpt-path last: no {LAST} under {logdir}/version_*/checkpoints/") from None
 
 
-def find_best_checkpoint(logdir: str | Path) -> Path:
-    """The best checkpoint (highest ``val_acc`` in its name) of the most recently written run under ``logdir``.
+def find_best_checkpoint(logdir: str | Path, monitor: str = "val/acc") -> Path:
+    """The best checkpoint of the newest run under ``logdir``, as its ``ModelCheckpoint`` recorded it.
+
+    The record is the checkpoint callback's own state, saved in every checkpoint of the run (the newest
+    one is read); file names are for people and are never parsed. A run folder that was moved still works:
+    the recorded file is looked up beside the checkpoint that recorded it.
 
     Raises:
-        FileNotFoundError: If no run under ``logdir`` has saved a best checkpoint.
+        FileNotFoundError: If no run under ``logdir`` has saved a checkpoint.
+        CheckpointError: If the run's checkpoints record no best checkpoint for ``monitor``, or it is gone.
     """
-    candidates = [path for path in Path(logdir).glob("version_*/checkpoints/*.ckpt") if path.name != LAST]
-    if not candidates:
-        raise FileNotFoundError(f"no checkpoint under {logdir}/version_*/checkpoints/: train first or pass --ckpt")
-    newest_run = max(candidates, key=lambda path: path.stat().st_mtime_ns).parent
-    return max((path for path in newest_run.glob("*.ckpt") if path.name != LAST), key=_val_acc_in_name)
-
-
-def _val_acc_in_name(path: Path) -> float:
-    match = re.search(r"val_acc=([0-9.]+)\.ckpt$", path.name)
-    return float(match.group(1)) if match else -1.0
+    try:
+        run = newest_run(logdir)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no checkpoint under {logdir}/version_*/checkpoints/: train first or pass --ckpt"
+                                ) from None
+    checkpoints = run / "checkpoints"
+    newest = max(checkpoints.glob("*.ckpt"), key=lambda path: path.stat().st_mtime_ns)
+    record = read_checkpoint(newest).get("callbacks", {})
+    recorded = [state["best_model_path"] for state in record.values()
+                if isinstance(state, dict) and state.get("monitor") == monitor and state.get("best_model_path")]
+    if not recorded:
+        raise CheckpointError(f"{newest} records no best checkpoint by {monitor}: pass --ckpt")
+    best = checkpoints / Path(recorded[0]).name
+    if not best.is_file():
+        raise CheckpointError(f"{newest} records {best.name} as the best checkpoint, but it is not in {checkpoints}")
+    return best

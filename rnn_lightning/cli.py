@@ -1,14 +1,31 @@
-"""Command-line pieces shared by the scripts: the data flags and the DataModule they describe."""
+"""Command-line pieces shared by the scripts: one-line errors, the data flags and the DataModule they describe."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import NoReturn
 
-from rnn_lightning.data import OFFICIAL_URL, SOURCE_ENV, IMDBDataModule
+from rnn_lightning.data import IMDBDataModule
+from rnn_lightning.sources import OFFICIAL_URL, SOURCE_ENV
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr and exit status 2, without the usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def fail(prog: str, error: BaseException | str) -> int:
+    """Print ``prog: error: reason`` as one line on stderr and return exit status 2."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    print(f"{prog}: error: {reason}", file=sys.stderr)
+    return 2
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--data-source``, ``--data-dir``, ``--num-words``, ``--maxlen`` and ``--batch-size``."""
+    """Add ``--data-source``, ``--data-dir``, ``--num-words``, ``--maxlen``, ``--batch-size``, ``--num-workers``."""
     group = parser.add_argument_group("data")
     group.add_argument("--data-source", default=None, metavar="URL|ARCHIVE|FOLDER",
                        help=f"IMDB archive URL, local .tar.gz or extracted aclImdb/ folder "
@@ -22,8 +39,12 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                        help="DataLoader workers; the data is in memory, so 0 is usually fastest (default: 0)")
 
 
-def datamodule_from_args(args: argparse.Namespace) -> IMDBDataModule:
-    """The DataModule that :func:`add_data_arguments`'s flags describe (and ``--mask-padding``, where present)."""
-    return IMDBDataModule(source=args.data_source, data_dir=args.data_dir, num_words=args.num_words,
-                          maxlen=args.maxlen, batch_size=args.batch_size, num_workers=args.num_workers,
-                          group_by_length=getattr(args, "mask_padding", False))
+def datamodule_from_args(args: argparse.Namespace, **settings: object) -> IMDBDataModule:
+    """The DataModule that :func:`add_data_arguments`'s flags describe, with the caller's other ``settings``.
+
+    Raises:
+        ValueError: If a flag's value is out of range (before anything is read or written).
+    """
+    flags = {"source": args.data_source, "data_dir": args.data_dir, "num_words": args.num_words,
+             "maxlen": args.maxlen, "batch_size": args.batch_size, "num_workers": args.num_workers}
+    return IMDBDataModule(**{**flags, **settings})

@@ -13,9 +13,11 @@ from lightning.pytorch.core.saving import load_hparams_from_yaml  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 from rnn_lightning.callbacks import EPOCH_TIME  # noqa: E402
+from rnn_lightning.checkpoints import newest_run  # noqa: E402
 from rnn_lightning.module import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS  # noqa: E402
 
 EPOCH_METRICS = (TRAIN_ACC, VAL_ACC, TRAIN_LOSS, VAL_LOSS, EPOCH_TIME)
+_EVENTS = "events.out.tfevents.*"
 
 
 @dataclass
@@ -39,12 +41,12 @@ def find_run_dir(path: str | Path) -> Path:
         FileNotFoundError: If there are no TensorBoard event files there.
     """
     path = Path(path)
-    if list(path.glob("events.out.tfevents.*")):
+    if list(path.glob(_EVENTS)):
         return path
-    runs = [events.parent for events in path.glob("version_*/events.out.tfevents.*")]
-    if not runs:
-        raise FileNotFoundError(f"{path}: no TensorBoard event files (events.out.tfevents.*) here or in version_*/")
-    return max(runs, key=lambda run: max(f.stat().st_mtime_ns for f in run.glob("events.out.tfevents.*")))
+    try:
+        return newest_run(path, holding=_EVENTS)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no TensorBoard event files ({_EVENTS}) here or in version_*/") from None
 
 
 def read_run(path: str | Path) -> RunCurves:

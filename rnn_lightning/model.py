@@ -29,10 +29,8 @@ class SentimentRNN(nn.Module):
             (``reset_after=True``), so it keeps both.
         mask_padding: Skip the padding as Keras's ``Embedding(mask_zero=True)`` does, instead of running
             the RNN through it (the study does not). Batches are trimmed to their longest review too.
-
-    Attributes:
         fast_cpu_path: Use :func:`tanh_rnn_stack` for ``cell="rnn"`` on CPU (same function, same parameters,
-            about twice as fast as ``nn.RNN`` there). Set to False to compare; on GPU cuDNN always runs.
+            about twice as fast as ``nn.RNN`` there); False runs ``nn.RNN``, to compare. On GPU cuDNN always runs.
     """
 
     def __init__(
@@ -44,14 +42,19 @@ class SentimentRNN(nn.Module):
         cell: str = "rnn",
         single_bias: bool = True,
         mask_padding: bool = False,
+        fast_cpu_path: bool = True,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+        for name, value in (("num_words", num_words), ("embed_dim", embed_dim), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         self.cell = cell
         self.single_bias = single_bias and cell != "gru"
         self.mask_padding = mask_padding
-        self.fast_cpu_path = True
+        self.fast_cpu_path = fast_cpu_path
         self.embedding = nn.Embedding(num_words, embed_dim)
         self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, 1)

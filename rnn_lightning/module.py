@@ -1,4 +1,4 @@
-"""The ``LightningModule`` around :class:`SentimentRNN`: loss, metrics, optimiser, and the text settings it carries."""
+"""The ``LightningModule`` around :class:`SentimentRNN`: loss, metrics, optimiser, and the vocabulary it carries."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import torch
 from torch import nn
 from torchmetrics.classification import BinaryAccuracy
 
-from rnn_lightning.denormals import flush_denormals
 from rnn_lightning.model import SentimentRNN
 from rnn_lightning.text import TextEncoder
 
@@ -22,9 +21,12 @@ ENCODER_KEY = "text_encoder"
 class SentimentClassifier(L.LightningModule):
     """Binary sentiment classifier trained as the Keras study: RMSprop on binary cross-entropy.
 
-    Hyperparameters are primitives only, so checkpoints load with ``torch.load(weights_only=True)``; the
-    vocabulary and text settings travel in the checkpoint too (see :meth:`on_save_checkpoint`), so one
-    ``.ckpt`` file is all inference needs.
+    Hyperparameters are primitives only, so checkpoints load with ``torch.load(weights_only=True)``. The
+    vocabulary reaches checkpoints through :class:`~rnn_lightning.data.IMDBDataModule`'s state, which
+    Lightning saves in every checkpoint, so a plain ``Trainer().fit(SentimentClassifier(), datamodule=...)``
+    writes self-contained checkpoints. Training itself needs no vocabulary; prediction does: hand it over
+    explicitly (``encoder``, as :func:`~rnn_lightning.inference.load_model` does), and the module saves it in
+    its own checkpoints too.
 
     Args:
         num_words: Vocabulary size (must match the data's).
@@ -34,9 +36,15 @@ class SentimentClassifier(L.LightningModule):
         cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
         single_bias: Freeze ``bias_hh`` at zero so rnn/lstm layers match Keras's parameter counts.
         mask_padding: Skip the padding like Keras's ``mask_zero=True`` (off in the study).
+        fast_cpu_path: Run the tanh RNN through the faster, equivalent CPU implementation.
         lr: RMSprop learning rate.
         rho: RMSprop smoothing constant (Keras's ``rho``, PyTorch's ``alpha``).
         eps: RMSprop epsilon.
+        encoder: The text encoder of the data the model learns from (not a hyperparameter: it is saved
+            in checkpoints as plain values).
+
+    Raises:
+        ValueError: If a setting is out of range, or ``encoder`` has another ``num_words``.
     """
 
     def __init__(
@@ -48,28 +56,31 @@ class SentimentClassifier(L.LightningModule):
         cell: str = "rnn",
         single_bias: bool = True,
         mask_padding: bool = False,
+        fast_cpu_path: bool = True,
         lr: float = 1e-3,
         rho: float = 0.9,
         eps: float = 1e-7,
+        encoder: TextEncoder | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        self.model = SentimentRNN(num_words, embed_dim, hidden_size, num_layers, cell, single_bias, mask_padding)
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        if not 0 <= rho < 1:
+            raise ValueError(f"rho must lie in [0, 1), got {rho}")
+        if not eps >= 0:
+            raise ValueError(f"eps must not be negative, got {eps}")
+        if encoder is not None and encoder.num_words != num_words:
+            raise ValueError(f"the encoder has num_words={encoder.num_words}, the model {num_words}")
+        self.save_hyperparameters(ignore=["encoder"])
+        self.model = SentimentRNN(num_words, embed_dim, hidden_size, num_layers, cell, single_bias, mask_padding,
+                                  fast_cpu_path)
         self.loss = nn.BCEWithLogitsLoss()
         self.train_acc, self.val_acc, self.test_acc = BinaryAccuracy(), BinaryAccuracy(), BinaryAccuracy()
-        self.encoder: TextEncoder | None = None
+        self.encoder = encoder
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits of "positive" for a ``(batch, time)`` tensor of ids."""
         return self.model(ids)
-
-    def setup(self, stage: str) -> None:
-        flush_denormals()  # see rnn_lightning.denormals: vanishing gradients turn subnormal and slow CPUs down
-        encoder = getattr(self.trainer.datamodule, "encoder", None)  # the vocabulary travels in checkpoints
-        if encoder is not None:
-            if encoder.num_words != self.hparams.num_words:
-                raise ValueError(f"data has num_words={encoder.num_words}, model {self.hparams.num_words}")
-            self.encoder = encoder
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, accuracy: BinaryAccuracy,
                      ) -> torch.Tensor:

@@ -1,11 +1,11 @@
-"""Training samplers: reproducible shuffling per epoch, and batches of reviews of similar length."""
+"""Batches of reviews of similar length, shuffled reproducibly per epoch (for ``--mask-padding``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator
 
 import torch
-from torch.utils.data import RandomSampler, Sampler
+from torch.utils.data import Sampler
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
@@ -64,40 +64,3 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size) // self.num_replicas
-
-
-class EpochSeededRandomSampler(RandomSampler):
-    """A ``RandomSampler`` whose order depends only on ``seed`` and the epoch, and that can resume mid-epoch.
-
-    The default sampler draws from the global generator, whose state a resumed run does not share with an
-    uninterrupted one; seeding each epoch makes ``k`` epochs + resume shuffle exactly like one straight run.
-    Its state (epoch and position) travels in checkpoints through a stateful loader, so a run resumed from
-    a mid-epoch checkpoint continues with the very samples it would have drawn. Being a ``RandomSampler``,
-    it is still recognised as shuffled when Lightning swaps in a ``DistributedSampler`` for DDP.
-    """
-
-    def __init__(self, data_source: Sized, seed: int) -> None:
-        super().__init__(data_source)
-        self.seed = seed
-        self.epoch = 0
-        self._yielded = 0  # samples drawn so far this epoch
-        self._resume_at = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at each epoch start (but not when it resumes halfway through one)."""
-        self.epoch = epoch
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "yielded": self._yielded}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch, self._resume_at = state["epoch"], state["yielded"]
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(self.data_source), generator=generator).tolist()
-        start, self._resume_at = self._resume_at, 0
-        self._yielded = start
-        for index in order[start:]:
-            self._yielded += 1
-            yield index

@@ -57,9 +57,15 @@ def keras_summary(model: SentimentRNN, maxlen: int | None = None) -> str:
 
 
 class KerasSummary(L.Callback):
-    """Print :func:`keras_summary` once, on the first process, when fitting starts."""
+    """Print :func:`keras_summary` once, on the first process, when fitting starts.
+
+    Args:
+        maxlen: Sequence length to show in output shapes (``None`` shows a variable length).
+    """
+
+    def __init__(self, maxlen: int | None = None) -> None:
+        self.maxlen = maxlen
 
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        encoder = getattr(pl_module, "encoder", None)
-        print(keras_summary(pl_module.model, encoder.maxlen if encoder is not None else None))
+        print(keras_summary(pl_module.model, self.maxlen))

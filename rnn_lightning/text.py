@@ -8,6 +8,7 @@ only ids below ``num_words`` are kept.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -75,9 +76,9 @@ class TextEncoder:
             raise ValueError(f"maxlen must be positive, got {maxlen}")
         return cls(tuple(ranked_words[: num_words - INDEX_FROM - 1]), num_words, maxlen)
 
-    @property
+    @functools.cached_property
     def word_to_id(self) -> dict[str, int]:
-        """Word to id mapping (built on demand: the encoder itself stays a small frozen value)."""
+        """Word to id mapping (built once, on demand: it is not part of the encoder's value or equality)."""
         return {word: rank + 1 + INDEX_FROM for rank, word in enumerate(self.words)}
 
     def encode_tokens(self, tokens: Sequence[str], word_to_id: dict[str, int] | None = None) -> list[int]:
@@ -85,15 +86,19 @@ class TextEncoder:
         lookup = self.word_to_id if word_to_id is None else word_to_id
         return [START_ID, *(lookup.get(token, OOV_ID) for token in tokens)]
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], first_position: int = 0) -> np.ndarray:
         """Encode raw reviews to a padded ``(len(texts), maxlen)`` int32 array.
+
+        Args:
+            texts: Raw reviews.
+            first_position: Position of ``texts[0]`` in a longer stream, for error messages.
 
         Raises:
             ValueError: If a review has no words at all; the message names its position.
         """
         lookup = self.word_to_id
         sequences = []
-        for position, text in enumerate(texts):
+        for position, text in enumerate(texts, first_position):
             tokens = tokenize(text)
             if not tokens:
                 raise ValueError(f"review {position} has no words to classify")

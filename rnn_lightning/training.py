@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from rnn_lightning.callbacks import EpochTimer, FiniteGuard, SigtermCheckpoint
 from rnn_lightning.checkpoints import LAST, AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
@@ -17,6 +20,10 @@ from rnn_lightning.module import VAL_ACC, SentimentClassifier
 from rnn_lightning.summary import KerasSummary
 
 _VERSION_DIR = re.compile(r"version_(\d+)$")
+
+
+class RunConfigError(ValueError):
+    """The Trainer refused a setting (devices, precision, limits, ...); nothing was read, written or trained."""
 
 
 @dataclass
@@ -73,19 +80,29 @@ def fit(
 
     Returns:
         Where the logs and checkpoints went and the best validation accuracy.
+
+    Raises:
+        RunConfigError: If the Trainer refuses a setting, or the model and data disagree on ``num_words``:
+            before anything is read, written or trained.
+        CheckpointError: If ``ckpt_path`` is not a loadable checkpoint (or was trained on other words).
     """
-    resume_from, version = resolve_resume(ckpt_path, logdir)
-    logger = TensorBoardLogger(save_dir=logdir, name="", version=version, default_hp_metric=False)
+    if module.hparams.num_words != datamodule.hparams.num_words:
+        raise RunConfigError(f"the data has num_words={datamodule.hparams.num_words}, "
+                             f"the model {module.hparams.num_words}")
     best = ModelCheckpoint(monitor=VAL_ACC, mode="max", filename="epoch={epoch:02d}-val_acc={val/acc:.4f}",
                            auto_insert_metric_name=False)
     # A second callback for last.ckpt: ModelCheckpoint(save_last=True) rewrites it only in epochs that improve
     # the monitored metric (Lightning 2.6), so resuming "last" would go back to the best epoch.
     latest = SigtermCheckpoint(filename=Path(LAST).stem, enable_version_counter=False)
-    trainer = L.Trainer(
+    summary = KerasSummary(maxlen=datamodule.hparams.maxlen)
+    resume_from, version = resolve_resume(ckpt_path, logdir)
+    logger = TensorBoardLogger(save_dir=logdir, name="", version=version, default_hp_metric=False)
+    trainer = _trainer(
         logger=logger,
-        callbacks=[best, latest, KerasSummary(), EpochTimer(), FiniteGuard(), *(callbacks or [])],
+        callbacks=[best, latest, summary, EpochTimer(), FiniteGuard(), *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,  # KerasSummary prints the study's table instead
+        use_distributed_sampler=False,  # the DataModule shards its own batches across ranks
         **trainer_kwargs,
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -100,3 +117,16 @@ def fit(
         metrics = trainer.test(module, datamodule=datamodule, ckpt_path=result.best_checkpoint, weights_only=True)
         result.test_metrics = {key: float(value) for key, value in metrics[0].items()} if metrics else {}
     return result
+
+
+def _trainer(**trainer_kwargs: object) -> L.Trainer:
+    """A Trainer, or :class:`RunConfigError` with Lightning's one-line reason if it refuses the settings."""
+    try:
+        trainer = L.Trainer(**trainer_kwargs)
+    except (MisconfigurationException, ValueError, ImportError) as error:
+        raise RunConfigError(str(error).strip().splitlines()[0]) from error
+    # Lightning starts as many CPU processes as asked; more than there are cores only slows everything down.
+    cores = os.cpu_count() or 1
+    if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cores:
+        raise RunConfigError(f"{trainer.num_devices} CPU devices requested, this machine has {cores} cores")
+    return trainer

@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 from rnn_lightning.benchmark import BenchConfig, as_dict, bare_loop, lightning_epoch, lightning_loop
-from rnn_lightning.cli import add_data_arguments, datamodule_from_args
+from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args
 from rnn_lightning.denormals import flush_denormals
 
 DEFAULT_CONFIGS = ["fast=0,flush=0", "fast=0", "fast=1", "mask=1"]
@@ -42,7 +42,7 @@ def parse_config(text: str, accelerator: str) -> BenchConfig:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="bench.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", action="append", default=None,
                         help=f"a setting to measure, repeatable (default: {' | '.join(DEFAULT_CONFIGS)})")
     parser.add_argument("--loops", nargs="+", default=["bare", "lightning"], choices=[*LOOPS, "epoch"],
@@ -62,9 +62,7 @@ def run_worker(args: argparse.Namespace) -> None:
     config = parse_config(args.worker, args.accelerator)
     if config.flush_denormals:
         flush_denormals()  # before PyTorch starts its worker threads, as scripts/fit.py does
-    args.batch_size = config.batch_size
-    args.mask_padding = config.mask_padding
-    datamodule = datamodule_from_args(args)
+    datamodule = datamodule_from_args(args, batch_size=config.batch_size, group_by_length=config.mask_padding)
     datamodule.setup("fit")
     fastest = {}
     for _ in range(args.repeat):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import threading
 import warnings
+from types import FrameType
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
@@ -14,12 +17,14 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from rnn_lightning.archive import UnsafeArchiveError
 from rnn_lightning.callbacks import NonFiniteError, RecurrentGradNorms
 from rnn_lightning.checkpoints import CheckpointError
-from rnn_lightning.cli import add_data_arguments, datamodule_from_args
+from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail
 from rnn_lightning.denormals import flush_denormals
 from rnn_lightning.download import DownloadError
 from rnn_lightning.model import CELLS
 from rnn_lightning.module import SentimentClassifier
-from rnn_lightning.training import FitResult, fit
+from rnn_lightning.training import FitResult, RunConfigError, fit
+
+PROG = "fit.py"
 
 
 def _int_or_float(value: str) -> int | float:
@@ -32,7 +37,7 @@ def _devices(value: str) -> int | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hardware = parser.add_argument_group("hardware")
     hardware.add_argument("--accelerator", default="auto", help="cpu, gpu or auto")
     hardware.add_argument("--devices", type=_devices, default="auto", help="devices per node: a count, a list, or auto")
@@ -76,9 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     # The reviews sit in memory as one tensor, so worker processes would only add start-up time.
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     L.seed_everything(args.seed, workers=True, verbose=False)
-    datamodule = datamodule_from_args(args)
-    module = SentimentClassifier(num_words=args.num_words, cell=args.cell, lr=args.lr, mask_padding=args.mask_padding)
-    module.model.fast_cpu_path = not args.no_fast_path
+    try:  # every setting is checked here, before anything is downloaded, written or trained
+        datamodule = datamodule_from_args(args, shuffle_seed=args.seed, group_by_length=args.mask_padding)
+        module = SentimentClassifier(num_words=args.num_words, cell=args.cell, lr=args.lr,
+                                     mask_padding=args.mask_padding, fast_cpu_path=not args.no_fast_path)
+        if args.log_grad_norms < 0:
+            raise ValueError(f"--log-grad-norms must be 0 (off) or a positive interval, got {args.log_grad_norms}")
+    except ValueError as error:
+        return fail(PROG, error)
+    interrupted = _stop_gracefully_on_sigint()
     try:
         result = fit(
             module, datamodule, logdir=args.logdir, ckpt_path=args.ckpt_path, test=args.test,
@@ -86,21 +97,47 @@ def main(argv: list[str] | None = None) -> int:
             precision=args.precision, max_epochs=args.max_epochs, deterministic=args.deterministic or None,
             limit_train_batches=args.limit_train_batches, limit_val_batches=args.limit_val_batches,
             fast_dev_run=args.fast_dev_run,
-            # Length-grouped batches shard themselves across DDP ranks.
-            use_distributed_sampler=not args.mask_padding,
             callbacks=[RecurrentGradNorms(args.log_grad_norms)] if args.log_grad_norms else None,
         )
-    except (FileNotFoundError, DownloadError, UnsafeArchiveError, CheckpointError) as error:
-        print(f"fit.py: error: {error}", file=sys.stderr)
-        return 2
+    except (FileNotFoundError, DownloadError, UnsafeArchiveError, CheckpointError, RunConfigError) as error:
+        return fail(PROG, error)
     except SIGTERMException:
-        print("fit.py: stopped by SIGTERM; last.ckpt was saved, resume with --ckpt-path last", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        signum = signal.SIGINT if interrupted.is_set() else signal.SIGTERM
+        print(f"{PROG}: stopped by {signal.Signals(signum).name}; last.ckpt was saved, resume with --ckpt-path last",
+              file=sys.stderr)
+        return 128 + signum
+    except KeyboardInterrupt:  # Ctrl-C before training started: nothing to save
+        print(f"{PROG}: interrupted before training started", file=sys.stderr)
+        return 128 + signal.SIGINT
     except (NonFiniteError, OSError) as error:
-        print(f"fit.py: error: training stopped: {error}", file=sys.stderr)
+        print(f"{PROG}: error: training stopped: {error}", file=sys.stderr)
         return 1
     _report(result, args.logdir)
     return 0
+
+
+def _stop_gracefully_on_sigint() -> threading.Event:
+    """Make Ctrl-C stop training as SIGTERM does: at the end of the current batch, with a fresh ``last.ckpt``.
+
+    Lightning's own Ctrl-C handling exits at once with status 1 and saves nothing, losing the partial epoch.
+    Here SIGINT is turned into a SIGTERM to this process, which Lightning handles at the next batch boundary;
+    before Lightning is listening for SIGTERM (while the data is prepared), Ctrl-C interrupts as usual.
+
+    Returns:
+        An event that is set once SIGINT has been received.
+    """
+    received = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # signals can only be caught there
+        return received
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        received.set()
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, signal.SIG_IGN, None):
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return received
 
 
 @rank_zero_only

@@ -76,8 +76,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> tu
     tmp = tmp_path_factory.mktemp("tiny_run")
     datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp / "data"), num_words=30, maxlen=24,
                                 batch_size=16)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
     torch.manual_seed(0)
-    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    # The vocabulary handed over explicitly, as for a model that is to predict right after training.
+    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, encoder=datamodule.encoder)
     result = fit(module, datamodule, logdir=str(tmp / "logs"), max_epochs=2, accelerator="cpu",
                  enable_progress_bar=False)
     return module, result

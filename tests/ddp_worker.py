@@ -31,5 +31,5 @@ if __name__ == "__main__":
                                 group_by_length=mask)
     module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=mask)
     fit(module, datamodule, logdir=str(out / "logs"), accelerator="cpu", devices=2, strategy="ddp", max_epochs=1,
-        limit_train_batches=3, enable_progress_bar=False, use_distributed_sampler=not mask,
+        limit_train_batches=3, enable_progress_bar=False,
         callbacks=[RecordValidation(out)])

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rnn_lightning.archive import UnsafeArchiveError, safe_extract
-from rnn_lightning.data import OFFLINE_ENV, IMDBDataModule, read_split
+from rnn_lightning.data import IMDBDataModule
+from rnn_lightning.sources import OFFLINE_ENV, read_split
 from rnn_lightning.text import OOV_ID, START_ID
 
 from .conftest import REAL_ARCHIVE, add_file, write_tiny_archive
@@ -159,7 +160,7 @@ def test_real_archive_has_25000_balanced_reviews_per_split(tmp_path):
     datamodule.setup()
     assert (len(datamodule.train_set), len(datamodule.val_set), len(datamodule.test_set)) == (20_000, 5_000, 25_000)
     for split in ("train", "test"):
-        labels = datamodule._arrays[f"y_{split}"]
+        labels = datamodule.labels(split)
         assert len(labels) == 25_000 and int(labels.sum()) == 12_500
     assert datamodule.encoder.words[:3] == ("the", "and", "a")
     assert len(datamodule.encoder.words) == 10_000 - 4

@@ -48,22 +48,78 @@ def test_stack_matches_nn_rnn_outputs_and_final_state():
     torch.testing.assert_close(tanh_rnn_stack(rnn, time_major, last_only=True), final[-1])
 
 
-def test_same_outputs_and_gradients_as_nn_rnn_at_the_real_shapes():
+@pytest.fixture()
+def fast_path_calls(monkeypatch):
+    """Record the time-major input shape of every call the model makes to the fast path."""
+    calls = []
+
+    def spy(rnn, inputs, mask=None, *, last_only=False):
+        calls.append(tuple(inputs.shape))
+        return tanh_rnn_stack(rnn, inputs, mask, last_only=last_only)
+
+    monkeypatch.setattr("rnn_lightning.model.tanh_rnn_stack", spy)
+    return calls
+
+
+def _logits_and_gradients(model: SentimentRNN, ids: torch.Tensor, labels: torch.Tensor):
+    model.zero_grad()
+    logits = model(ids)
+    nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
+    return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def _twins(dtype: torch.dtype, **settings) -> tuple[SentimentRNN, SentimentRNN]:
     torch.manual_seed(0)
-    model = SentimentRNN()
-    ids = torch.randint(0, 10_000, (128, 500))
-    labels = torch.randint(0, 2, (128,)).float()
-    results = {}
-    for fast in (True, False):
-        model.zero_grad()
-        model.fast_cpu_path = fast
-        loss = nn.functional.binary_cross_entropy_with_logits(model(ids), labels)
-        loss.backward()
-        results[fast] = (loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
-    torch.testing.assert_close(results[True][0], results[False][0], rtol=1e-5, atol=1e-6)
-    assert results[True][1].keys() == results[False][1].keys()
-    for name, grad in results[True][1].items():
-        torch.testing.assert_close(grad, results[False][1][name], rtol=1e-4, atol=1e-6, msg=name)
+    fast = SentimentRNN(fast_cpu_path=True, **settings).to(dtype)
+    reference = SentimentRNN(fast_cpu_path=False, **settings).to(dtype)
+    reference.load_state_dict(fast.state_dict())
+    return fast, reference
+
+
+def _reviews(batch: int, steps: int, num_words: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Front-padded reviews of assorted lengths (one full-length), as the DataModule produces them."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, steps + 1, (batch,), generator=generator)
+    lengths[0] = steps
+    ids = torch.randint(1, num_words, (batch, steps), generator=generator)
+    ids[torch.arange(steps) < (steps - lengths).unsqueeze(1)] = 0
+    return ids, torch.randint(0, 2, (batch,), generator=generator).float()
+
+
+def test_fast_path_runs_and_matches_nn_rnn_per_review_at_the_real_shapes(fast_path_calls):
+    fast, reference = _twins(torch.float32)
+    ids, labels = _reviews(128, 500, 10_000)
+    fast_logits, fast_grads = _logits_and_gradients(fast, ids, labels)
+    assert fast_path_calls == [(500, 128, 32)]  # the fast path really ran...
+    reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
+    assert len(fast_path_calls) == 1  # ...and the reference did not
+    torch.testing.assert_close(fast_logits, reference_logits, rtol=1e-4, atol=1e-5)
+    assert fast_grads.keys() == reference_grads.keys() and len(fast_grads) == 1 + 3 * 4 + 2  # bias_hh is frozen
+    for name, grad in fast_grads.items():
+        torch.testing.assert_close(grad, reference_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("mask_padding", [False, True])
+def test_fast_path_equals_nn_rnn_in_float64_over_500_steps(fast_path_calls, mask_padding):
+    fast, reference = _twins(torch.float64, num_words=1_000, mask_padding=mask_padding)
+    ids, labels = _reviews(16, 500, 1_000, seed=1)
+    fast_logits, fast_grads = _logits_and_gradients(fast, ids, labels)
+    reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
+    assert len(fast_path_calls) == 1
+    torch.testing.assert_close(fast_logits, reference_logits, rtol=1e-10, atol=1e-12)
+    assert fast_grads.keys() == reference_grads.keys()
+    for name, grad in fast_grads.items():
+        torch.testing.assert_close(grad, reference_grads[name], rtol=1e-9, atol=1e-14, msg=name)
+
+
+def test_masked_batches_are_cut_to_their_longest_review(fast_path_calls):
+    model = SentimentRNN(num_words=50, embed_dim=4, hidden_size=3, num_layers=2, mask_padding=True)
+    ids = torch.zeros(3, 20, dtype=torch.long)
+    ids[0, -7:], ids[1, -2:], ids[2, -5:] = 5, 6, 7
+    model(ids)
+    assert fast_path_calls == [(7, 3, 4)]  # 13 all-padding steps never reach the RNN
+    SentimentRNN(num_words=50, embed_dim=4, hidden_size=3, num_layers=2)(ids)
+    assert fast_path_calls[-1] == (20, 3, 4)  # unmasked, the model runs through the padding as the study does
 
 
 def test_fast_path_is_chosen_only_where_it_is_exact():
@@ -79,8 +135,8 @@ def test_fast_path_is_chosen_only_where_it_is_exact():
 @pytest.mark.parametrize("cell, fast", [("rnn", True), ("rnn", False), ("lstm", False), ("gru", False)])
 def test_masked_batch_equals_each_review_run_alone(cell, fast):
     torch.manual_seed(0)
-    model = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True)
-    model.fast_cpu_path = fast
+    model = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
+                         fast_cpu_path=fast)
     lengths = [9, 4, 1, 7]
     ids = torch.zeros(len(lengths), 12, dtype=torch.long)
     for row, length in enumerate(lengths):

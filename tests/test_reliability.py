@@ -15,10 +15,11 @@ import torch
 
 from rnn_lightning.callbacks import NonFiniteError
 from rnn_lightning.checkpoints import AtomicCheckpointIO, CheckpointError, find_last_checkpoint, read_checkpoint
-from rnn_lightning.data import OFFLINE_ENV, IMDBDataModule
+from rnn_lightning.data import IMDBDataModule
 from rnn_lightning.download import DownloadError, download
 from rnn_lightning.inference import load_model
 from rnn_lightning.module import SentimentClassifier
+from rnn_lightning.sources import OFFLINE_ENV
 from rnn_lightning.training import fit
 
 from .http_server import MisbehavingServer
