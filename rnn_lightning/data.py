@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ class IMDBDataModule(L.LightningDataModule):
         workers = {"num_workers": self.hparams.num_workers, "persistent_workers": self.hparams.num_workers > 0}
         # Stateful for training: Lightning saves how far into the epoch it got, so a run resumed from a
         # mid-epoch checkpoint continues with the very batches it would have seen.
-        loader = StatefulDataLoader if shuffle else DataLoader
+        loader = _stateful_loader if shuffle else DataLoader
         replicas, rank = self._ranks()
         if self.hparams.group_by_length:
             sampler = LengthGroupedBatchSampler((dataset.tensors[0] != PAD_ID).sum(1), self.hparams.batch_size,
@@ -208,6 +209,13 @@ class IMDBDataModule(L.LightningDataModule):
             if TextEncoder.from_dict(state_dict[ENCODER_STATE_KEY]) != self.encoder:
                 raise CheckpointError("the checkpoint was trained on another vocabulary or text settings than "
                                       "this data: resume it with the data it was trained on")
+
+
+def _stateful_loader(*args: Any, **kwargs: Any) -> StatefulDataLoader:
+    with warnings.catch_warnings():
+        # torchdata 0.11 calls torch.set_vital, which torch 2.13 deprecates: nothing for us to change.
+        warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
+        return StatefulDataLoader(*args, **kwargs)
 
 
 def _check_settings(*, num_words: int, maxlen: int, batch_size: int, val_fraction: float, num_workers: int) -> None:

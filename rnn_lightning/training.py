@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import logging.handlers
 import os
 import re
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,7 +110,8 @@ def fit(
         use_distributed_sampler=False,  # the DataModule shards its own batches across ranks
         **trainer_kwargs,
     )
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    with _known_deprecations_silenced():
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
 
     result = FitResult(
         log_dir=str(logger.log_dir),
@@ -114,19 +120,41 @@ def fit(
         last_checkpoint=latest.best_model_path or None,  # with no monitor, its "best" is the latest
     )
     if test:
-        metrics = trainer.test(module, datamodule=datamodule, ckpt_path=result.best_checkpoint, weights_only=True)
+        with _known_deprecations_silenced():
+            metrics = trainer.test(module, datamodule=datamodule, ckpt_path=result.best_checkpoint,
+                                   weights_only=True)
         result.test_metrics = {key: float(value) for key, value in metrics[0].items()} if metrics else {}
     return result
 
 
+@contextlib.contextmanager
+def _known_deprecations_silenced() -> Iterator[None]:
+    with warnings.catch_warnings():
+        # Lightning 2.6's loops call a torch pytree API that torch 2.13 deprecates: nothing for us to change.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+        yield
+
+
 def _trainer(**trainer_kwargs: object) -> L.Trainer:
-    """A Trainer, or :class:`RunConfigError` with Lightning's one-line reason if it refuses the settings."""
+    """A Trainer, or :class:`RunConfigError` with Lightning's one-line reason if it refuses the settings.
+
+    Lightning's start-up notes ("GPU available: ...") are held back until the Trainer accepted the settings,
+    so that a refused setting ends in a single line.
+    """
+    lightning_log = logging.getLogger("lightning.pytorch")
+    held_back = logging.handlers.BufferingHandler(capacity=1_000)
+    handlers, propagate = lightning_log.handlers[:], lightning_log.propagate
+    lightning_log.handlers, lightning_log.propagate = [held_back], False
     try:
         trainer = L.Trainer(**trainer_kwargs)
     except (MisconfigurationException, ValueError, ImportError) as error:
         raise RunConfigError(str(error).strip().splitlines()[0]) from error
+    finally:
+        lightning_log.handlers, lightning_log.propagate = handlers, propagate
     # Lightning starts as many CPU processes as asked; more than there are cores only slows everything down.
     cores = os.cpu_count() or 1
     if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cores:
         raise RunConfigError(f"{trainer.num_devices} CPU devices requested, this machine has {cores} cores")
+    for record in held_back.buffer:
+        lightning_log.handle(record)
     return trainer

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,29 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> tu
     result = fit(module, datamodule, logdir=str(tmp / "logs"), max_epochs=2, accelerator="cpu",
                  enable_progress_bar=False)
     return module, result
+
+
+@pytest.fixture(autouse=True)
+def _restore_denormal_flushing():
+    """Scripts run in-process flush subnormals on the test's thread; later tests must not inherit that."""
+    yield
+    torch.set_flush_denormal(False)
+
+
+def run_in_fresh_thread(function, *args: object) -> object:
+    """Call ``function(*args)`` on a new thread that starts with subnormal flushing off; return its result."""
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        torch.set_flush_denormal(False)
+        try:
+            outcome["result"] = function(*args)
+        except BaseException as error:  # noqa: BLE001 - re-raised on the calling thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]

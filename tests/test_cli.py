@@ -1,8 +1,12 @@
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from .test_inference import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIT_FLAGS = ["--accelerator", "--devices", "--strategy", "--num-nodes", "--precision", "--max-epochs", "--batch-size",
@@ -52,3 +56,83 @@ def test_inspect_data_decodes_a_review(tiny_archive, tmp_path):
     assert words and words <= {"?", "the", "film", "a", "plot", "actor", "scene", "movie", "it's", "story", "and",
                                 "awful", "boring", "dull", "terrible", "hated", "pointless", "great", "wonderful",
                                 "moving", "brilliant", "loved", "superb"}
+
+
+FIT_BAD_VALUES = [
+    (["--batch-size", "0"], "batch_size must be at least 1, got 0"),
+    (["--lr", "0"], "lr must be positive, got 0.0"),
+    (["--lr", "-0.1"], "lr must be positive, got -0.1"),
+    (["--maxlen", "0"], "maxlen must be at least 1, got 0"),
+    (["--num-words", "4"], "num_words must be larger than 4"),
+    (["--max-epochs", "-2"], "`max_epochs` must be a non-negative integer or -1"),
+    (["--limit-train-batches", "-1"], "invalid value -1 for limit_train_batches"),
+    (["--limit-val-batches", "-0.5"], "invalid value -0.5 for limit_val_batches"),
+    (["--precision", "17"], "Precision '17' is invalid"),
+    (["--devices", "4096", "--accelerator", "cpu"], "4096 CPU devices requested, this machine has"),
+    (["--log-grad-norms", "-1"], "--log-grad-norms must be 0 (off) or a positive interval"),
+    (["--batch-size", "many"], "argument --batch-size: invalid int value: 'many'"),
+]
+
+
+@pytest.mark.parametrize("flags, message", FIT_BAD_VALUES, ids=[" ".join(flags) for flags, _ in FIT_BAD_VALUES])
+def test_fit_refuses_bad_values_in_one_line_before_touching_anything(tiny_archive, tmp_path, capsys, flags, message):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"),
+            "--logdir", str(tmp_path / "logs"), *flags]
+    with contextlib.suppress(SystemExit):  # argparse's own errors exit; ours return the status
+        assert load_script("fit").main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("fit.py: error: ") and message in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing downloaded, extracted, logged or saved
+
+
+def test_argparse_errors_exit_2_in_one_line(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        load_script("fit").main(["--cell", "transformer"])
+    assert stopped.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()  # no usage block: one line
+    assert line.startswith("fit.py: error: argument --cell: invalid choice: 'transformer'")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--accelerator", "gpu"], "--accelerator gpu: no CUDA device is visible"),
+])
+def test_predict_refuses_bad_values_in_one_line(tiny_run, capsys, flags, message):
+    if "gpu" in flags and torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible")
+    assert load_script("predict").main(["--ckpt", tiny_run[1].last_checkpoint, *flags, "good film"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"predict.py: error: {message}"] and captured.out == ""
+
+
+@pytest.mark.parametrize("flags, fast_path_runs", [([], True), (["--no-fast-path"], False)])
+def test_fit_honours_no_fast_path(tiny_archive, tmp_path, monkeypatch, flags, fast_path_runs):
+    from rnn_lightning import fast_rnn
+
+    calls = []
+    monkeypatch.setattr("rnn_lightning.model.tanh_rnn_stack",
+                        lambda *args, **kwargs: calls.append(1) or fast_rnn.tanh_rnn_stack(*args, **kwargs))
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
+            str(tmp_path / "logs"), "--num-words", "30", "--maxlen", "24", "--fast-dev-run", "--accelerator", "cpu",
+            *flags]
+    assert load_script("fit").main(args) == 0
+    assert bool(calls) is fast_path_runs
+
+
+def test_fit_hands_mask_padding_to_the_model_and_the_batches(tiny_archive, tmp_path, monkeypatch):
+    from rnn_lightning.training import fit as real_fit
+
+    seen = {}
+
+    def spy(module, datamodule, **kwargs):
+        seen.update(mask=module.model.mask_padding, grouped=datamodule.hparams.group_by_length,
+                    seed=datamodule.hparams.shuffle_seed)
+        return real_fit(module, datamodule, **kwargs)
+
+    script = load_script("fit")
+    monkeypatch.setattr(script, "fit", spy)
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
+            str(tmp_path / "logs"), "--num-words", "30", "--maxlen", "24", "--fast-dev-run", "--accelerator", "cpu",
+            "--mask-padding", "--seed", "7"]
+    assert script.main(args) == 0
+    assert seen == {"mask": True, "grouped": True, "seed": 7}

@@ -1,5 +1,6 @@
 import io
 import os
+import shutil
 import tarfile
 
 import numpy as np
@@ -7,9 +8,10 @@ import pytest
 import torch
 
 from rnn_lightning.archive import UnsafeArchiveError, safe_extract
+from rnn_lightning.checkpoints import CheckpointError
 from rnn_lightning.data import IMDBDataModule
-from rnn_lightning.sources import OFFLINE_ENV, read_split
-from rnn_lightning.text import OOV_ID, START_ID
+from rnn_lightning.sources import OFFLINE_ENV, is_labeled_review, read_split
+from rnn_lightning.text import OOV_ID, START_ID, TextEncoder
 
 from .conftest import REAL_ARCHIVE, add_file, write_tiny_archive
 
@@ -83,6 +85,60 @@ def test_cache_is_keyed_by_text_settings(tiny_datamodule):
     assert changed.train_set.tensors[0].shape[1] == 12
 
 
+def test_cache_is_keyed_by_num_words(tiny_datamodule):
+    assert int(tiny_datamodule.train_set.tensors[0].max()) >= 20  # the 30-word vocabulary is in use...
+    smaller = IMDBDataModule(**{**tiny_datamodule.hparams, "num_words": 20})
+    assert smaller.cache_path() != tiny_datamodule.cache_path()
+    smaller.prepare_data()
+    smaller.setup()
+    assert int(smaller.train_set.tensors[0].max()) < 20 and len(smaller.encoder.words) == 20 - 4  # ...not here
+
+
+def test_the_default_split_is_the_studys_seed_42_permutation(tiny_archive, tiny_datamodule):
+    default = IMDBDataModule(**{key: value for key, value in tiny_datamodule.hparams.items() if key != "split_seed"})
+    default.setup()
+    permutation = torch.randperm(80, generator=torch.Generator().manual_seed(42))
+    x_train = torch.from_numpy(np.stack([default.review(i)[0] for i in range(80)]))
+    assert torch.equal(default.val_set.tensors[0], x_train[permutation[:16]])
+    assert torch.equal(default.train_set.tensors[0], x_train[permutation[16:]])
+
+
+def test_training_batches_are_shuffled_from_the_shuffle_seed_and_the_epoch(tiny_datamodule):
+    def first_epoch_order(**settings):
+        datamodule = IMDBDataModule(**{**tiny_datamodule.hparams, **settings})
+        datamodule.setup()
+        return torch.cat([ids for ids, _ in datamodule.train_dataloader()])
+
+    assert torch.equal(first_epoch_order(shuffle_seed=3), first_epoch_order(shuffle_seed=3))
+    assert not torch.equal(first_epoch_order(shuffle_seed=3), first_epoch_order(shuffle_seed=4))
+    loader = tiny_datamodule.train_dataloader()
+    epoch_0 = torch.cat([ids for ids, _ in loader])
+    loader.sampler.set_epoch(1)
+    assert not torch.equal(torch.cat([ids for ids, _ in loader]), epoch_0)
+
+
+def test_the_vocabulary_travels_in_the_datamodule_state(tiny_datamodule):
+    state = tiny_datamodule.state_dict()
+    assert TextEncoder.from_dict(state["text_encoder"]) == tiny_datamodule.encoder
+    tiny_datamodule.load_state_dict(state)  # the same vocabulary resumes
+    other = TextEncoder.from_ranked(["x", "y"], num_words=30, maxlen=24).to_dict()
+    with pytest.raises(CheckpointError, match="another vocabulary"):
+        tiny_datamodule.load_state_dict({"text_encoder": other})
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"batch_size": 0}, "batch_size must be at least 1"),
+    ({"maxlen": 0}, "maxlen must be at least 1"),
+    ({"num_words": 4}, "num_words must be larger than 4"),
+    ({"val_fraction": 1.0}, "val_fraction must lie strictly between 0 and 1"),
+    ({"num_workers": -1}, "num_workers must not be negative"),
+])
+def test_impossible_settings_are_refused_before_anything_is_touched(tmp_path, setting, message):
+    with pytest.raises(ValueError, match=message):
+        IMDBDataModule(source=str(tmp_path / "missing.tar.gz"), data_dir=str(tmp_path / "data"), **setting)
+    assert not (tmp_path / "data").exists()
+
+
 def test_extracted_folder_is_accepted_as_source(tiny_archive, tmp_path):
     folder = safe_extract(tiny_archive, tmp_path / "unpacked")
     datamodule = IMDBDataModule(source=str(folder), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
@@ -106,6 +162,16 @@ def test_a_folder_without_the_official_layout_is_refused(tmp_path):
     (tmp_path / "aclImdb" / "train" / "pos").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="not an aclImdb folder"):
         read_split(tmp_path / "aclImdb", "train")
+
+
+def test_offline_mode_reuses_an_archive_downloaded_before(tiny_archive, tmp_path, monkeypatch):
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    shutil.copy(tiny_archive, tmp_path / "aclImdb_v1.tar.gz")  # where the download would have put it
+    datamodule = IMDBDataModule(source="https://example.invalid/aclImdb_v1.tar.gz", data_dir=str(tmp_path),
+                                num_words=30, maxlen=24)
+    datamodule.prepare_data()  # nothing extracted or encoded yet: it must come from that archive
+    datamodule.setup()
+    assert len(datamodule.test_set) == 80
 
 
 def test_offline_mode_names_what_to_set(tmp_path, monkeypatch):
@@ -142,6 +208,22 @@ def test_hostile_members_are_refused_before_anything_is_written(tmp_path, name, 
         safe_extract(archive, target)
     assert sorted(os.listdir(tmp_path)) == ["hostile.tar.gz", "out"]
     assert list(target.iterdir()) == []
+
+
+def test_a_flood_of_members_that_are_not_kept_still_counts(tmp_path):
+    archive = tmp_path / "flood.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        add_file(tar, "aclImdb/train/pos/0_9.txt", "fine")
+        for i in range(30):
+            folder = tarfile.TarInfo(f"aclImdb/folder{i}")
+            folder.type = tarfile.DIRTYPE
+            tar.addfile(folder)
+            add_file(tar, f"aclImdb/train/unsup/{i}_0.txt", "skipped, but read")
+    target = tmp_path / "out"
+    with pytest.raises(UnsafeArchiveError, match="more than 20 members"):
+        safe_extract(archive, target, keep=is_labeled_review, max_members=20)
+    assert list(target.iterdir()) == []
+    assert safe_extract(archive, target, keep=is_labeled_review, max_members=61).is_dir()  # 61 members: accepted
 
 
 def test_archive_bombs_are_capped(tiny_archive, tmp_path):

@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,9 +51,12 @@ def test_loaded_model_is_in_eval_mode_and_batches_do_not_change_results(tiny_run
 
 def test_long_reviews_keep_their_last_words_as_in_training(tiny_run):
     model = load_model(tiny_run[1].last_checkpoint)
-    words = ("great awful the film " * 20).split()
-    tail = " ".join(words[-24:])  # maxlen 24: the last 24 words, the start id cut off
-    assert predict(model, [" ".join(words)]) == predict(model, [tail])
+    words = ["awful"] * 30 + ["great", "wonderful", "the", "film", "brilliant"] * 6  # first and last 24 differ
+    review = " ".join(words)
+    expected_ids = [model.encoder.word_to_id.get(word, 2) for word in words[-24:]]  # maxlen 24: start id cut off
+    assert model.encoder.encode([review])[0].tolist() == expected_ids
+    assert predict(model, [review]) == predict(model, [" ".join(words[-24:])])
+    assert predict(model, [review]) != predict(model, [" ".join(words[:24])])
 
 
 def test_predict_names_the_empty_review(tiny_run):
@@ -86,6 +90,32 @@ def test_cli_prints_verdicts_and_json(tiny_run, capsys):
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == REVIEWS
     assert all(r["label"] == ("positive" if r["probability"] >= 0.5 else "negative") for r in records)
+
+
+def test_cli_prints_the_same_probabilities_as_predict(tiny_run, capsys):
+    expected = predict(load_model(tiny_run[1].last_checkpoint), REVIEWS)
+    assert len({round(p, 3) for p in expected}) == len(REVIEWS)  # distinct, so an order mix-up would show
+    cli = load_script("predict")
+    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--json", "--batch-size", "2", *REVIEWS]) == 0
+    printed = [json.loads(line)["probability"] for line in capsys.readouterr().out.splitlines()]
+    assert printed == pytest.approx(expected, abs=1e-6)
+    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, *REVIEWS]) == 0
+    table = [float(line.split()[1]) for line in capsys.readouterr().out.splitlines()[1:]]
+    assert table == pytest.approx(expected, abs=5e-4)
+
+
+def test_a_plain_trainer_on_the_datamodule_writes_self_contained_checkpoints(tiny_datamodule, tmp_path):
+    import lightning as L
+
+    from rnn_lightning.module import SentimentClassifier
+
+    trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", logger=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2),
+                datamodule=tiny_datamodule)
+    model = load_model(trainer.checkpoint_callback.best_model_path)  # the model was given no vocabulary
+    assert model.encoder == tiny_datamodule.encoder
+    assert len(predict(model, ["great film", "awful film"])) == 2
 
 
 def test_cli_defaults_to_the_best_checkpoint_of_the_newest_run(tiny_run, capsys, monkeypatch):
@@ -130,5 +160,16 @@ def test_cli_rejects_a_non_checkpoint_file_without_a_traceback(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--ckpt", str(bogus), "good"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines() == [f"predict.py: error: {bogus} is not a loadable checkpoint: "
-                                                  + result.stderr.split(": ", 3)[-1].strip()]
+    [line] = result.stderr.splitlines()
+    assert re.fullmatch(f"predict.py: error: {re.escape(str(bogus))} is not a loadable checkpoint: \\S.*", line)
+
+
+@pytest.mark.slow
+def test_cli_output_pipes_as_json_and_stderr_stays_silent(tiny_run, tmp_path):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text("\n".join(REVIEWS * 400) + "\n")  # enough batches for a progress bar, were it shown
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--ckpt",
+                             tiny_run[1].last_checkpoint, "--json", "--file", str(reviews), "--batch-size", "64"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == ""
+    assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == REVIEWS * 400

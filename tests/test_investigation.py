@@ -74,3 +74,14 @@ def test_probe_script_on_the_tiny_archive(tiny_archive, tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[2].startswith("rnn fresh init") and out[3].startswith("gru fresh init")
     assert matplotlib.image.imread(tmp_path / "gradient_probe.png").shape[0] >= 300
+
+
+def test_probe_distance_one_is_the_last_step():
+    # Without recurrent weights each state sees only its own step: the loss depends on the last input alone.
+    torch.manual_seed(0)
+    model = SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    with torch.no_grad():
+        for layer in range(2):
+            getattr(model.rnn, f"weight_hh_l{layer}").zero_()
+    profile = gradient_profile(model, torch.randint(1, 30, (4, 12)), torch.tensor([0.0, 1.0, 0.0, 1.0]), "rnn")
+    assert profile.at(1) > 0 and (profile.norms[1:] == 0).all()

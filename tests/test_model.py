@@ -27,6 +27,45 @@ def test_both_biases_train_when_asked():
     assert all(p.requires_grad for p in model.parameters())
 
 
+def assert_uniform(tensor: torch.Tensor, limit: float, name: str) -> None:
+    """Values drawn from U(-limit, limit): they reach close to the limit and spread like it (std limit/sqrt 3)."""
+    values = tensor.detach().flatten()
+    tolerance = 4 / values.numel() ** 0.5  # a few standard errors of the sample's std, relative
+    assert values.abs().max() <= limit, name
+    assert values.abs().max() >= limit * (1 - 8 / values.numel()), name
+    assert abs(float(values.std()) / (limit / 3**0.5) - 1) < tolerance, name
+
+
+def glorot_limit(tensor: torch.Tensor) -> float:
+    fan_out, fan_in = tensor.shape  # torch stores (out, in); Keras's glorot uses both fans the same way
+    return (6 / (fan_in + fan_out)) ** 0.5
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_keras_initialisers_give_the_right_range_and_spread(cell):
+    torch.manual_seed(0)
+    model = SentimentRNN(cell=cell)
+    assert_uniform(model.embedding.weight, 0.05, "embedding")
+    for layer in range(4):
+        weight_ih = getattr(model.rnn, f"weight_ih_l{layer}")
+        assert_uniform(weight_ih, glorot_limit(weight_ih), f"weight_ih_l{layer}")
+        recurrent = getattr(model.rnn, f"weight_hh_l{layer}")
+        torch.testing.assert_close(recurrent.T @ recurrent, torch.eye(32), atol=1e-5, rtol=0)
+    assert_uniform(model.head.weight, glorot_limit(model.head.weight), "head")
+    assert (model.head.bias == 0).all()
+
+
+def test_initialisers_tell_keras_from_torch_defaults():
+    # The check above must fail for PyTorch's own initialisation of the same tensors.
+    torch.manual_seed(0)
+    with pytest.raises(AssertionError, match="weight_ih"):
+        assert_uniform(torch.nn.RNN(32, 32).weight_ih_l0, glorot_limit(torch.empty(32, 32)), "weight_ih")
+    with pytest.raises(AssertionError, match="head"):
+        assert_uniform(torch.nn.Linear(32, 1).weight, glorot_limit(torch.empty(1, 32)), "head")
+    with pytest.raises(AssertionError, match="embedding"):
+        assert_uniform(torch.empty(10_000, 32).uniform_(-0.005, 0.005), 0.05, "embedding")
+
+
 def test_keras_initialisation():
     model = SentimentRNN(cell="lstm")
     assert model.embedding.weight.abs().max() <= 0.05
@@ -40,6 +79,20 @@ def test_gru_keeps_both_biases_like_keras_reset_after():
     model = SentimentRNN(cell="gru")
     assert all(p.requires_grad for p in model.parameters())
     assert sum(p.numel() for n, p in model.rnn.named_parameters() if n.endswith("_l0")) == 6_336  # Keras GRU(32)
+
+
+def test_the_loss_is_binary_cross_entropy_on_logits():
+    from rnn_lightning.module import SentimentClassifier
+
+    logits, labels = torch.tensor([2.0, -1.0, 0.3]), torch.tensor([1.0, 1.0, 0.0])
+    expected = -(labels * torch.log(torch.sigmoid(logits)) + (1 - labels) * torch.log(1 - torch.sigmoid(logits)))
+    torch.testing.assert_close(SentimentClassifier(num_words=30).loss(logits, labels), expected.mean())
+
+
+@pytest.mark.parametrize("setting", [{"num_words": 0}, {"embed_dim": 0}, {"hidden_size": 0}, {"num_layers": 0}])
+def test_sizes_below_one_are_refused(setting):
+    with pytest.raises(ValueError, match=f"{next(iter(setting))} must be at least 1"):
+        SentimentRNN(**setting)
 
 
 def test_unknown_cell_is_refused():

@@ -19,7 +19,7 @@ from rnn_lightning.data import IMDBDataModule
 from rnn_lightning.download import DownloadError, download
 from rnn_lightning.inference import load_model
 from rnn_lightning.module import SentimentClassifier
-from rnn_lightning.sources import OFFLINE_ENV
+from rnn_lightning.sources import KNOWN_MD5, OFFLINE_ENV
 from rnn_lightning.training import fit
 
 from .http_server import MisbehavingServer
@@ -86,6 +86,23 @@ def test_datamodule_downloads_once_then_works_offline(server, tmp_path, monkeypa
     second.prepare_data()
     second.setup()
     assert server.requests[("/aclImdb_v1.tar.gz")] == 1 and len(second.test_set) == 80
+
+
+def test_a_known_url_must_match_its_published_md5(server, tmp_path, monkeypatch):
+    url = server.url("/aclImdb_v1.tar.gz")
+    body = server.files["/aclImdb_v1.tar.gz"]
+    monkeypatch.setattr("rnn_lightning.download.time.sleep", lambda seconds: None)  # no backoff between retries
+    monkeypatch.setitem(KNOWN_MD5, url, "0" * 32)
+    datamodule = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
+    with pytest.raises(DownloadError, match=f"expected md5 {'0' * 32}, got {md5(body)}"):
+        datamodule.prepare_data()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".prepare.lock"]  # nothing kept
+
+    target = tmp_path / "aclImdb_v1.tar.gz"
+    target.write_bytes(b"a stale, partial copy")  # does not match the published md5: fetched again
+    monkeypatch.setitem(KNOWN_MD5, url, md5(body))
+    datamodule.prepare_data()
+    assert target.read_bytes() == body and server.requests["/aclImdb_v1.tar.gz"] == 4
 
 
 def test_two_processes_preparing_at_once_download_and_extract_once(server, tmp_path):
@@ -169,18 +186,21 @@ def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_stops_with_a_valid_checkpoint_and_status_143(tiny_archive, tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_or_ctrl_c_stops_with_a_fresh_checkpoint(tiny_archive, tmp_path, signum, status):
     checkpoints = tmp_path / "logs" / "version_0" / "checkpoints"
-    process = fit_cli(tiny_archive, tmp_path, "--max-epochs", "1000")
-    wait_for(lambda: (checkpoints / "last.ckpt").exists())
-    before = read_checkpoint(checkpoints / "last.ckpt")["global_step"]
+    process = fit_cli(tiny_archive, tmp_path, "--max-epochs", "1000", "--batch-size", "2")  # 32 steps an epoch
+    last = checkpoints / "last.ckpt"
+    wait_for(last.exists)
+    before = read_checkpoint(last)["global_step"]
     time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    sent = time.monotonic()
-    assert process.wait(timeout=30) == 143
+    sent_ns, sent = time.time_ns(), time.monotonic()
+    process.send_signal(signum)
+    assert process.wait(timeout=30) == status
     assert time.monotonic() - sent < 10
-    assert "stopped by SIGTERM" in process.stderr.read()
-    assert read_checkpoint(checkpoints / "last.ckpt")["global_step"] >= before
+    assert f"stopped by {signal.Signals(signum).name}" in process.stderr.read()
+    # Written after the signal, when the run stopped: the steps since the last epoch end are not lost.
+    assert last.stat().st_mtime_ns >= sent_ns and read_checkpoint(last)["global_step"] > before
 
 
 def _train(datamodule: IMDBDataModule, logdir: Path, max_epochs: int, ckpt_path: str | None = None):
