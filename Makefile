@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?=
 ARGS ?=
 
-.PHONY: install fit test lint clean
+.PHONY: install fit test lint mutation clean
 
 # The stamp is rebuilt only when pyproject.toml changes, so the second `make` starts at once.
 $(VENV)/.installed: pyproject.toml
@@ -27,5 +27,10 @@ test: install
 lint: install
 	$(BIN)/ruff check rnn_lightning scripts tests
 
+# Mutation testing of the core modules against the fast tests ([tool.mutmut] in pyproject.toml); long.
+mutation: install
+	$(BIN)/mutmut run --max-children 2 || true
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info mutants
