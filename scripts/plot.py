@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rnn_lightning.cli import Parser, fail
 from rnn_lightning.curves import format_epoch_table, plot_curves, read_run
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(prog="plot.py", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR",
                         help="a run folder (version_N/) or a log folder, whose newest run is taken")
     parser.add_argument("--out", default="docs", help="folder for accuracy.png and loss.png")
@@ -21,8 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = [read_run(path) for path in args.runs]
     except (FileNotFoundError, ValueError) as error:
-        print(f"plot.py: error: {error}", file=sys.stderr)
-        return 2
+        return fail("plot.py", error)
     for run in runs:
         epochs, val_acc = run.series("val/acc")
         best = max(range(len(val_acc)), key=val_acc.__getitem__)

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import torch
 
-from rnn_lightning.archive import UnsafeArchiveError
-from rnn_lightning.cli import add_data_arguments, datamodule_from_args
+from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail
 from rnn_lightning.download import DownloadError
-from rnn_lightning.inference import CheckpointError, load_model
+from rnn_lightning.inference import load_model
 from rnn_lightning.model import CELLS, SentimentRNN
 from rnn_lightning.probe import format_table, gradient_profile, plot_profiles
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="probe_gradients.py", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", nargs="*", default=[], metavar="PATH", help="trained checkpoints to probe")
     parser.add_argument("--cell", nargs="*", default=None, choices=sorted(CELLS),
                         help="freshly initialised models to probe (default: rnn lstm gru when no --ckpt)")
@@ -36,14 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cells = args.cell if args.cell is not None else ([] if args.ckpt else ["rnn", "lstm", "gru"])
-    datamodule = datamodule_from_args(args)
     try:
+        datamodule = datamodule_from_args(args)
         datamodule.prepare_data()
         datamodule.setup("fit")
         trained = [(Path(path), load_model(path)) for path in args.ckpt]
-    except (FileNotFoundError, DownloadError, UnsafeArchiveError, CheckpointError) as error:
-        print(f"probe_gradients.py: error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, FileNotFoundError, DownloadError) as error:  # CheckpointError, UnsafeArchiveError included
+        return fail("probe_gradients.py", error)
     models = [(f"{module.hparams.cell} trained ({path.stem[-14:]})", module.model) for path, module in trained]
     for cell in cells:
         torch.manual_seed(args.seed)
