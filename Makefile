@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?=
 ARGS ?=
 
-.PHONY: install fit test lint mutation clean
+.PHONY: install browser fit test lint mutation clean
 
 # The stamp is rebuilt only when pyproject.toml changes, so the second `make` starts at once.
 $(VENV)/.installed: pyproject.toml
@@ -21,7 +21,15 @@ install: $(VENV)/.installed
 fit: install
 	$(BIN)/python scripts/fit.py $(ARGS)
 
-test: install
+# The serving tests drive the page in Debian's chromium (Playwright cannot download browsers here): install it
+# where it is missing and this user may (CI runs as root); otherwise say how.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; }; }; } || \
+	  echo "make: no chromium, and it cannot be installed here: run 'apt-get install chromium' as root"
+
+test: install browser
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: install

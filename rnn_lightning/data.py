@@ -23,6 +23,7 @@ from rnn_lightning.sources import SPLITS, IMDBSource, default_source, read_split
 from rnn_lightning.text import (
     INDEX_FROM,
     PAD_ID,
+    START_ID,
     TOKENIZER_VERSION,
     TextEncoder,
     pad_sequences,
@@ -31,6 +32,7 @@ from rnn_lightning.text import (
 )
 
 ENCODER_STATE_KEY = "text_encoder"
+REVIEW_WORDS_STATE_KEY = "review_words"
 
 
 class IMDBDataModule(L.LightningDataModule):
@@ -84,6 +86,7 @@ class IMDBDataModule(L.LightningDataModule):
         self.save_hyperparameters()
         self.source = IMDBSource(source, data_dir)
         self.encoder: TextEncoder | None = None
+        self.review_words: dict[str, int] | None = None
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
@@ -146,6 +149,7 @@ class IMDBDataModule(L.LightningDataModule):
             self.val_set = TensorDataset(*train[permutation[:n_val]])
             self.train_set = TensorDataset(*train[permutation[n_val:]])
             self.test_set = _tensor_dataset(arrays["x_test"], arrays["y_test"])
+            self.review_words = review_word_percentiles(self.train_set.tensors[0])
 
     def review(self, index: int, split: str = "train") -> tuple[np.ndarray, int]:
         """Encoded ids and label of one review of the full ``train`` or ``test`` split, in file order."""
@@ -196,8 +200,13 @@ class IMDBDataModule(L.LightningDataModule):
 
     # ----------------------------------------------------------------------------- checkpointed state
     def state_dict(self) -> dict[str, Any]:
-        """The vocabulary and text settings as plain values; Lightning stores them in every checkpoint."""
-        return {ENCODER_STATE_KEY: self.encoder.to_dict()} if self.encoder is not None else {}
+        """The vocabulary, text settings and training review lengths as plain values, for every checkpoint.
+
+        The lengths let a served model say when a text is far shorter than anything it learnt from.
+        """
+        if self.encoder is None:
+            return {}
+        return {ENCODER_STATE_KEY: self.encoder.to_dict(), REVIEW_WORDS_STATE_KEY: self.review_words}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Refuse to resume a run whose vocabulary differs from this data's (it would silently mean other words).
@@ -209,6 +218,13 @@ class IMDBDataModule(L.LightningDataModule):
             if TextEncoder.from_dict(state_dict[ENCODER_STATE_KEY]) != self.encoder:
                 raise CheckpointError("the checkpoint was trained on another vocabulary or text settings than "
                                       "this data: resume it with the data it was trained on")
+
+
+def review_word_percentiles(ids: torch.Tensor) -> dict[str, int]:
+    """5th, 50th and 95th percentile of the words per review the model sees (padding and start id excluded)."""
+    words = ((ids != PAD_ID).sum(1) - (ids == START_ID).sum(1)).float()
+    p5, median, p95 = torch.quantile(words, torch.tensor([0.05, 0.5, 0.95])).round().int().tolist()
+    return {"p5": p5, "median": median, "p95": p95}
 
 
 def _stateful_loader(*args: Any, **kwargs: Any) -> StatefulDataLoader:

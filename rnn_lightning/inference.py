@@ -7,15 +7,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rnn_lightning.checkpoints import CheckpointError, read_checkpoint
-from rnn_lightning.data import ENCODER_STATE_KEY, IMDBDataModule
+from rnn_lightning.data import ENCODER_STATE_KEY, REVIEW_WORDS_STATE_KEY, IMDBDataModule
 from rnn_lightning.denormals import denormals_flushed
 from rnn_lightning.module import ENCODER_KEY, SentimentClassifier
-from rnn_lightning.text import TextEncoder
+from rnn_lightning.text import TextEncoder, pad_sequences, tokenize
 
-__all__ = ["CheckpointError", "iter_probabilities", "load_model", "predict"]
+__all__ = ["LABELS", "CheckpointError", "classify", "iter_probabilities", "load_model", "predict",
+           "read_review_words", "word_influence"]
+
+LABELS = ("negative", "positive")  # class 0 and class 1 of the sigmoid head
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SentimentClassifier:
@@ -82,15 +86,19 @@ def iter_probabilities(model: SentimentClassifier, texts: Iterable[str], batch_s
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     texts = iter(texts)
-    was_training, position = model.training, 0
+    position = 0
+    while batch := list(islice(texts, batch_size)):
+        yield _probabilities(model, model.encoder.encode(batch, first_position=position))
+        position += len(batch)
+
+
+def _probabilities(model: SentimentClassifier, ids: np.ndarray) -> list[float]:
+    """p(positive) for a batch of padded ids, in eval mode, with subnormals flushed on this thread meanwhile."""
+    was_training = model.training
     model.eval()
     try:
-        while batch := list(islice(texts, batch_size)):
-            ids = torch.from_numpy(model.encoder.encode(batch, first_position=position)).to(model.device)
-            with denormals_flushed(), torch.inference_mode():
-                probabilities = model.predict_step(ids, position // batch_size).tolist()
-            yield probabilities
-            position += len(batch)
+        with denormals_flushed(), torch.inference_mode():
+            return model.predict_step(torch.from_numpy(ids).to(model.device), 0).tolist()
     finally:
         model.train(was_training)
 
@@ -98,3 +106,73 @@ def iter_probabilities(model: SentimentClassifier, texts: Iterable[str], batch_s
 def predict(model: SentimentClassifier, texts: Sequence[str], batch_size: int = 256) -> list[float]:
     """Probability that each review is positive, in order (see :func:`iter_probabilities`)."""
     return [p for batch in iter_probabilities(model, texts, batch_size) for p in batch]
+
+
+def read_review_words(path: str | Path) -> dict[str, int] | None:
+    """Percentiles of words per training review (``p5``, ``median``, ``p95``) saved in a checkpoint, if any.
+
+    Checkpoints written before the DataModule recorded them, or by a model trained on other data, have none.
+
+    Raises:
+        CheckpointError: If the file is not a loadable checkpoint.
+    """
+    state = read_checkpoint(path).get(IMDBDataModule.__qualname__, {})
+    words = state.get(REVIEW_WORDS_STATE_KEY)
+    return dict(words) if isinstance(words, dict) and {"p5", "median", "p95"} <= words.keys() else None
+
+
+def classify(model: SentimentClassifier, texts: Sequence[str], review_words: dict[str, int] | None = None,
+             batch_size: int = 256) -> list[dict[str, object]]:
+    """Label, probability of every class and a length check for each text, through :func:`iter_probabilities`.
+
+    Args:
+        model: A classifier with its text encoder.
+        texts: Raw texts, each with at least one word.
+        review_words: The training reviews' word-count percentiles (:func:`read_review_words`); a text with
+            fewer words than their 5th percentile is flagged, since the model then sees mostly padding.
+        batch_size: Texts per forward pass.
+
+    Returns:
+        Per text: ``label``, ``probabilities`` (class name to probability), ``words`` (as tokenised) and
+        ``short`` (True, False, or None when the training lengths are unknown), with a ``note`` when short.
+    """
+    results = []
+    probabilities = (p for batch in iter_probabilities(model, texts, batch_size) for p in batch)
+    for text, positive in zip(texts, probabilities, strict=True):
+        words = len(tokenize(text))
+        result: dict[str, object] = {
+            "label": LABELS[int(positive >= 0.5)],
+            "probabilities": {LABELS[0]: 1.0 - positive, LABELS[1]: positive},
+            "words": words,
+            "short": None if review_words is None else words < review_words["p5"],
+        }
+        if result["short"]:
+            result["note"] = (f"{words} word(s): far shorter than the reviews the model learnt from (5th-95th "
+                              f"percentile {review_words['p5']}-{review_words['p95']} words, median "
+                              f"{review_words['median']}); it sees this text as mostly padding, so the answer "
+                              "says little")
+        results.append(result)
+    return results
+
+
+def word_influence(model: SentimentClassifier, text: str, batch_size: int = 256) -> list[tuple[str, float]]:
+    """How much each word pushed the verdict: p(positive) with the text minus p(positive) without that word.
+
+    Occlusion, one forward pass per word, batched. Only the words the model sees (the last ``maxlen - 1``)
+    are scored; earlier words of a longer text get 0.
+
+    Returns:
+        ``(word, change)`` for every word of the text, in order; a positive change pushed towards "positive".
+    """
+    words = tokenize(text)
+    if not words:
+        raise ValueError("the text has no words to explain")
+    encoder, lookup = model.encoder, model.encoder.word_to_id
+    seen_from = max(0, len(words) - (encoder.maxlen - 1))
+    # The text itself, then the text without each word in turn (a one-word text becomes the start id alone).
+    variants = [encoder.encode_tokens(words, lookup)] + [
+        encoder.encode_tokens(words[:i] + words[i + 1:], lookup) for i in range(seen_from, len(words))]
+    probabilities = [p for start in range(0, len(variants), batch_size)
+                     for p in _probabilities(model, pad_sequences(variants[start:start + batch_size], encoder.maxlen))]
+    full, without = probabilities[0], probabilities[1:]
+    return list(zip(words, [0.0] * seen_from + [full - p for p in without], strict=True))

@@ -1,0 +1,127 @@
+"""A bounded HTTP load: concurrent clients on keep-alive connections, every answer checked, latency percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a load run measured.
+
+    Attributes:
+        requests: Requests sent (and answered).
+        wrong: Answers that failed the check (a non-200 status included).
+        seconds: Wall time from the first request to the last answer.
+        p50_ms: Median latency of one request.
+        p99_ms: 99th percentile latency.
+    """
+
+    requests: int
+    wrong: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def run_load(url: str, bodies: Sequence[dict], clients: int, check: Callable[[int, int, dict], bool]) -> LoadResult:
+    """POST every body once, spread over ``clients`` concurrent connections, and check every answer.
+
+    Args:
+        url: The endpoint, e.g. ``http://127.0.0.1:8000/predict``.
+        bodies: JSON bodies to send; body ``i`` goes to client ``i % clients``.
+        clients: Concurrent clients, one keep-alive connection each.
+        check: ``check(i, status, answer)`` says whether body ``i`` got the right answer.
+    """
+    target = urlparse(url)
+    latencies: list[float] = []
+    wrong = 0
+    lock = threading.Lock()
+
+    def client(first: int) -> None:
+        nonlocal wrong
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+        try:
+            for index in range(first, len(bodies), clients):
+                payload = json.dumps(bodies[index]).encode()
+                started = time.perf_counter()
+                connection.request("POST", target.path, payload, {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                answer = json.loads(response.read() or b"null")
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies.append(elapsed)
+                    wrong += not check(index, response.status, answer)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(first,)) for first in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    percentiles = statistics.quantiles(latencies, n=100)
+    return LoadResult(len(latencies), wrong, seconds, 1000 * statistics.median(latencies), 1000 * percentiles[98])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(command: Sequence[str], base_url: str, timeout: float = 180.0) -> Iterator[subprocess.Popen]:
+    """Start a server process, wait until ``base_url/health`` answers 200, and stop it (SIGINT, then kill) after.
+
+    Raises:
+        RuntimeError: If the process exits, or is not healthy within ``timeout`` seconds; with its stderr.
+    """
+    process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # its own process group: its workers stop with it
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(base_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"server did not come up: {process.communicate()[1][-3000:]}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
