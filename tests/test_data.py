@@ -1,5 +1,6 @@
 import io
 import os
+import re
 import shutil
 import tarfile
 
@@ -117,10 +118,62 @@ def test_training_batches_are_shuffled_from_the_shuffle_seed_and_the_epoch(tiny_
     assert not torch.equal(torch.cat([ids for ids, _ in loader]), epoch_0)
 
 
-def test_the_vocabulary_travels_in_the_datamodule_state(tiny_datamodule):
+def test_only_training_batches_are_resumable_mid_epoch(tiny_datamodule):
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    assert isinstance(tiny_datamodule.train_dataloader(), StatefulDataLoader)
+    assert not isinstance(tiny_datamodule.val_dataloader(), StatefulDataLoader)
+    assert [len(ids) for ids, _ in tiny_datamodule.val_dataloader()] == [16]
+    assert [len(ids) for ids, _ in tiny_datamodule.test_dataloader()] == [16] * 5
+
+
+def test_worker_processes_are_kept_between_epochs(tiny_datamodule):
+    one_worker = IMDBDataModule(**{**tiny_datamodule.hparams, "num_workers": 1})
+    one_worker.setup()
+    loader = one_worker.val_dataloader()
+    assert loader.num_workers == 1 and loader.persistent_workers
+    assert not tiny_datamodule.val_dataloader().persistent_workers  # no workers, nothing to keep
+
+
+def test_length_grouped_batches_are_seeded_and_sorted_for_evaluation(tiny_datamodule):
+    def grouped(**settings):
+        datamodule = IMDBDataModule(**{**tiny_datamodule.hparams, "group_by_length": True, **settings})
+        datamodule.setup()
+        return datamodule
+
+    order = [torch.cat([ids for ids, _ in grouped(shuffle_seed=seed).train_dataloader()]) for seed in (3, 3, 4)]
+    assert torch.equal(order[0], order[1]) and not torch.equal(order[0], order[2])
+    lengths = [int((ids != 0).sum(1).max()) for ids, _ in grouped(batch_size=4).test_dataloader()]
+    assert lengths == sorted(lengths) and len(lengths) == 20  # evaluation: every review, in length order
+
+
+def test_reviews_and_loaders_need_setup_first(tiny_archive, tmp_path):
+    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"call prepare_data\(\) and setup\(\) first"):
+        datamodule.review(0)
+    with pytest.raises(RuntimeError, match=r"call prepare_data\(\) and setup\(\) first"):
+        datamodule.labels("train")
+    with pytest.raises(RuntimeError, match=r"call setup\(\) first"):
+        datamodule.train_dataloader()
+    with pytest.raises(RuntimeError, match=r"call prepare_data\(\) first"):
+        datamodule.setup()
+
+
+def test_read_split_gives_negatives_then_positives_as_small_ints(tiny_datamodule, tmp_path):
+    folder = next((tmp_path / "data").glob("extracted-*/aclImdb"))
+    texts, labels = read_split(folder, "test")
+    assert labels.dtype == np.int8 and labels.tolist() == [0] * 40 + [1] * 40
+    first_negative = sorted((folder / "test" / "neg").iterdir())[0]
+    assert texts[0] == first_negative.read_text(encoding="utf-8")
+
+
+def test_the_vocabulary_travels_in_the_datamodule_state(tiny_datamodule, tiny_archive, tmp_path):
+    assert (tiny_datamodule.encoder.num_words, tiny_datamodule.encoder.maxlen) == (30, 24)
     state = tiny_datamodule.state_dict()
     assert TextEncoder.from_dict(state["text_encoder"]) == tiny_datamodule.encoder
     tiny_datamodule.load_state_dict(state)  # the same vocabulary resumes
+    tiny_datamodule.load_state_dict({})  # a checkpoint without one (another DataModule's) is no reason to stop
+    assert IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path)).state_dict() == {}  # not set up yet
     other = TextEncoder.from_ranked(["x", "y"], num_words=30, maxlen=24).to_dict()
     with pytest.raises(CheckpointError, match="another vocabulary"):
         tiny_datamodule.load_state_dict({"text_encoder": other})
@@ -188,23 +241,26 @@ def _hostile_archive(path, member):
     return path
 
 
-@pytest.mark.parametrize("name, kind", [
-    ("../evil.txt", tarfile.REGTYPE),
-    ("/tmp/evil.txt", tarfile.REGTYPE),
-    ("aclImdb/../../evil.txt", tarfile.REGTYPE),
-    ("aclImdb_evil/evil.txt", tarfile.REGTYPE),
-    ("aclImdb/train/pos/link.txt", tarfile.SYMTYPE),
-    ("aclImdb/train/pos/hard.txt", tarfile.LNKTYPE),
-    ("aclImdb/train/pos/dev", tarfile.CHRTYPE),
+@pytest.mark.parametrize("name, kind, message", [
+    ("../evil.txt", tarfile.REGTYPE, "path escaping the archive"),
+    ("/tmp/evil.txt", tarfile.REGTYPE, "absolute path in archive"),
+    ("\\evil.txt", tarfile.REGTYPE, "absolute path in archive"),
+    ("C:evil.txt", tarfile.REGTYPE, "absolute path in archive"),
+    ("aclImdb/../../evil.txt", tarfile.REGTYPE, "path escaping the archive"),
+    ("aclImdb\\..\\evil.txt", tarfile.REGTYPE, "path escaping the archive"),
+    ("aclImdb_evil/evil.txt", tarfile.REGTYPE, "member outside aclImdb/"),
+    ("aclImdb/train/pos/link.txt", tarfile.SYMTYPE, "not a regular file or folder"),
+    ("aclImdb/train/pos/hard.txt", tarfile.LNKTYPE, "not a regular file or folder"),
+    ("aclImdb/train/pos/dev", tarfile.CHRTYPE, "not a regular file or folder"),
 ])
-def test_hostile_members_are_refused_before_anything_is_written(tmp_path, name, kind):
+def test_hostile_members_are_refused_before_anything_is_written(tmp_path, name, kind, message):
     member = tarfile.TarInfo(name)
     member.type = kind
     member.size = 4 if kind == tarfile.REGTYPE else 0
     member.linkname = "/etc/passwd" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""
     archive = _hostile_archive(tmp_path / "hostile.tar.gz", member)
     target = tmp_path / "out" / "deep"
-    with pytest.raises(UnsafeArchiveError):
+    with pytest.raises(UnsafeArchiveError, match=f"{message}.*{re.escape(repr(name))}"):
         safe_extract(archive, target)
     assert sorted(os.listdir(tmp_path)) == ["hostile.tar.gz", "out"]
     assert list(target.iterdir()) == []
@@ -222,6 +278,8 @@ def test_a_flood_of_members_that_are_not_kept_still_counts(tmp_path):
     target = tmp_path / "out"
     with pytest.raises(UnsafeArchiveError, match="more than 20 members"):
         safe_extract(archive, target, keep=is_labeled_review, max_members=20)
+    with pytest.raises(UnsafeArchiveError, match="more than 60 members"):
+        safe_extract(archive, target, keep=is_labeled_review, max_members=60)
     assert list(target.iterdir()) == []
     assert safe_extract(archive, target, keep=is_labeled_review, max_members=61).is_dir()  # 61 members: accepted
 
@@ -231,6 +289,23 @@ def test_archive_bombs_are_capped(tiny_archive, tmp_path):
         safe_extract(tiny_archive, tmp_path, max_members=10)
     with pytest.raises(UnsafeArchiveError, match="more than 100 bytes"):
         safe_extract(tiny_archive, tmp_path, max_total_bytes=100)
+
+
+def test_the_size_cap_adds_up_every_file_exactly(tiny_archive, tmp_path):
+    with tarfile.open(tiny_archive) as tar:
+        total = sum(member.size for member in tar if member.isreg())
+    with pytest.raises(UnsafeArchiveError, match=f"more than {total - 1} bytes"):
+        safe_extract(tiny_archive, tmp_path / "a", max_total_bytes=total - 1)
+    assert safe_extract(tiny_archive, tmp_path / "b", max_total_bytes=total).is_dir()
+
+
+def test_extracting_again_replaces_the_folder_and_leaves_no_staging_behind(tiny_archive, tmp_path):
+    first = safe_extract(tiny_archive, tmp_path, keep=is_labeled_review)
+    (first / "stale.txt").write_text("from an earlier extraction")
+    again = safe_extract(tiny_archive, tmp_path, keep=is_labeled_review)
+    assert again == first and not (again / "stale.txt").exists()
+    assert os.listdir(tmp_path) == ["aclImdb"]  # the staging folder is gone
+    assert len(list(again.glob("*/*/*.txt"))) == 160
 
 
 @pytest.mark.realdata

@@ -130,6 +130,9 @@ def test_fast_path_is_chosen_only_where_it_is_exact():
     assert not supports_fast_path(nn.GRU(4, 4, batch_first=True), torch.zeros(1, 2, 4))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not supports_fast_path(rnn, torch.zeros(1, 2, 4))
+    with_dropout = nn.RNN(4, 4, num_layers=2, batch_first=True, dropout=0.5)
+    assert not supports_fast_path(with_dropout.train(), torch.zeros(1, 2, 4))  # the fast path has no dropout
+    assert supports_fast_path(with_dropout.eval(), torch.zeros(1, 2, 4))
 
 
 @pytest.mark.parametrize("cell, fast", [("rnn", True), ("rnn", False), ("lstm", False), ("gru", False)])
@@ -144,6 +147,9 @@ def test_masked_batch_equals_each_review_run_alone(cell, fast):
     batched = model(ids)
     one_by_one = torch.stack([model(ids[row:row + 1, 12 - length:]) for row, length in enumerate(lengths)]).squeeze(1)
     torch.testing.assert_close(batched, one_by_one, rtol=1e-5, atol=1e-6)
-    unmasked = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell)
+    unmasked = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_cpu_path=False)
     unmasked.load_state_dict(model.state_dict())
+    # A review without padding needs no mask: the plain nn.RNN/LSTM/GRU's last output is the reference.
+    alone = torch.stack([unmasked(ids[row:row + 1, 12 - length:]) for row, length in enumerate(lengths)]).squeeze(1)
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(unmasked(ids), batched)  # without the mask the padding does change the result

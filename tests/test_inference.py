@@ -78,8 +78,12 @@ def test_predict_names_the_empty_review(tiny_run):
     (lambda p: p.write_text("just some text"), "not a loadable checkpoint"),
     (lambda p: torch.save({"weight": torch.zeros(2)}, p), "not a Lightning checkpoint"),
     (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"n_heads": 8}}, p), "another model"),
+    (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"encoder": "x"}}, p), "another model"),
+    (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"cell": "gru"}}, p), "holds no vocabulary"),
+    (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"cell": "gru"}, "IMDBDataModule": {}}, p),
+     "holds no vocabulary"),
     (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"cell": "gru"}, "text_encoder": {}}, p),
-     "does not fit this model"),
+     "does not fit this model: text settings"),
 ])
 def test_bad_checkpoints_get_a_clear_error(tmp_path, make, message):
     path = tmp_path / "model.ckpt"

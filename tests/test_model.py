@@ -89,6 +89,36 @@ def test_the_loss_is_binary_cross_entropy_on_logits():
     torch.testing.assert_close(SentimentClassifier(num_words=30).loss(logits, labels), expected.mean())
 
 
+def test_predict_step_takes_a_tensor_or_a_dataloader_tuple():
+    from rnn_lightning.module import SentimentClassifier
+
+    module = SentimentClassifier(num_words=30, embed_dim=4, hidden_size=3, num_layers=1).eval()
+    ids = torch.randint(1, 30, (3, 7))
+    expected = torch.sigmoid(module(ids))
+    torch.testing.assert_close(module.predict_step(ids, 0), expected)
+    torch.testing.assert_close(module.predict_step((ids,), 0), expected)  # what a TensorDataset's loader yields
+    torch.testing.assert_close(module.predict_step([ids, torch.zeros(3)], 0), expected)
+
+
+@pytest.mark.parametrize("name, refused, accepted, message", [
+    ("lr", 0.0, 1e-9, "lr must be positive"), ("rho", 1.0, 0.999, "rho must lie"), ("rho", -0.1, 0.0, "rho must lie"),
+    ("eps", -1e-9, 0.0, "eps must not")])
+def test_optimiser_settings_that_cannot_train_are_refused(name, refused, accepted, message):
+    from rnn_lightning.module import SentimentClassifier
+
+    with pytest.raises(ValueError, match=message):
+        SentimentClassifier(num_words=30, **{name: refused})
+    assert SentimentClassifier(num_words=30, **{name: accepted}).hparams[name] == accepted  # the edge is allowed
+
+
+def test_an_encoder_of_another_size_is_refused():
+    from rnn_lightning.module import SentimentClassifier
+    from rnn_lightning.text import TextEncoder
+
+    with pytest.raises(ValueError, match="the encoder has num_words=20, the model 30"):
+        SentimentClassifier(num_words=30, encoder=TextEncoder.from_ranked(["a"], num_words=20))
+
+
 @pytest.mark.parametrize("setting", [{"num_words": 0}, {"embed_dim": 0}, {"hidden_size": 0}, {"num_layers": 0}])
 def test_sizes_below_one_are_refused(setting):
     with pytest.raises(ValueError, match=f"{next(iter(setting))} must be at least 1"):

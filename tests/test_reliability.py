@@ -16,7 +16,7 @@ import torch
 from rnn_lightning.callbacks import NonFiniteError
 from rnn_lightning.checkpoints import AtomicCheckpointIO, CheckpointError, find_last_checkpoint, read_checkpoint
 from rnn_lightning.data import IMDBDataModule
-from rnn_lightning.download import DownloadError, download
+from rnn_lightning.download import DownloadError, download, file_digest
 from rnn_lightning.inference import load_model
 from rnn_lightning.module import SentimentClassifier
 from rnn_lightning.sources import KNOWN_MD5, OFFLINE_ENV
@@ -67,6 +67,13 @@ def test_a_stalled_server_times_out_instead_of_hanging(server, tmp_path):
     with pytest.raises(DownloadError, match="timed out"):
         download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "a.tar.gz", timeout=0.5, retries=1)
     assert time.monotonic() - started < 2.5 and not os.listdir(tmp_path)
+
+
+def test_file_digests_cover_the_whole_file(tmp_path):
+    data = os.urandom(3 << 20)  # three read chunks
+    (tmp_path / "blob").write_bytes(data)
+    assert file_digest(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
+    assert file_digest(tmp_path / "blob", "md5") == md5(data)
 
 
 def test_a_passing_failure_is_retried(server, tmp_path):
@@ -348,7 +355,7 @@ def test_an_instantiator_entry_is_refused_and_never_runs(tiny_run, tmp_path):
     checkpoint["hyper_parameters"]["_class_path"] = f"touch {sentinel}"
     path = tmp_path / "evil.ckpt"
     torch.save(checkpoint, path)
-    with pytest.raises(CheckpointError, match="_instantiator"):
+    with pytest.raises(CheckpointError, match="names a callable to build the model"):
         load_model(path)
     with pytest.raises(ValueError, match="allowlist"):  # Lightning's own loader refuses it too
         SentimentClassifier.load_from_checkpoint(path, weights_only=True)

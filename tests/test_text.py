@@ -26,6 +26,29 @@ def test_encode_uses_keras_ids_start_oov_and_num_words():
     assert row.tolist() == [PAD_ID] * 4 + [START_ID, 1 + INDEX_FROM, 2 + INDEX_FROM, 3 + INDEX_FROM, OOV_ID, OOV_ID]
 
 
+@pytest.mark.parametrize("num_words, maxlen, message", [(4, 5, "num_words must be larger than 4, got 4"),
+                                                       (5, 0, "maxlen must be positive, got 0")])
+def test_encoder_settings_that_leave_nothing_are_refused(num_words, maxlen, message):
+    with pytest.raises(ValueError, match=message):
+        TextEncoder.from_ranked(["a"], num_words=num_words, maxlen=maxlen)
+
+
+def test_the_smallest_encoder_has_one_word_and_one_step():
+    encoder = TextEncoder.from_ranked(["a", "b"], num_words=5, maxlen=1)
+    assert encoder.words == ("a",) and encoder.encode(["b a"]).tolist() == [[1 + INDEX_FROM]]
+
+
+def test_encode_tokens_builds_its_own_lookup_when_none_is_given():
+    encoder = TextEncoder.from_ranked(["the", "film"], num_words=10, maxlen=5)
+    assert encoder.encode_tokens(["film", "unseen"]) == [START_ID, 2 + INDEX_FROM, OOV_ID]
+
+
+def test_encode_names_the_empty_review_by_its_position_in_the_stream():
+    encoder = TextEncoder.from_ranked(["a"], num_words=10, maxlen=5)
+    with pytest.raises(ValueError, match="review 41 has no words"):
+        encoder.encode(["a", "..."], first_position=40)
+
+
 def test_encode_rejects_a_review_without_words():
     encoder = TextEncoder.from_ranked(["a"], num_words=10, maxlen=5)
     with pytest.raises(ValueError, match="review 1 has no words"):

@@ -149,3 +149,11 @@ def test_last_ckpt_holds_the_final_epoch_even_without_improvement(tiny_datamodul
     steps_per_epoch = len(tiny_datamodule.train_dataloader())
     assert Path(result.best_checkpoint).name.startswith("epoch=00-")  # the best never moved...
     assert torch.load(result.last_checkpoint, weights_only=True)["global_step"] == 3 * steps_per_epoch  # ...last did
+
+
+def test_exactly_the_studys_curves_are_logged_once_per_epoch(tiny_datamodule, tmp_path):
+    result = fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), max_epochs=1, limit_train_batches=2, **QUIET)
+    events = EventAccumulator(result.log_dir)
+    events.Reload()
+    assert set(events.Tags()["scalars"]) == {"train/loss", "train/acc", "val/loss", "val/acc", "time/epoch_s", "epoch"}
+    assert all(len(events.Scalars(tag)) == 1 for tag in ("train/loss", "train/acc", "val/loss", "val/acc"))
