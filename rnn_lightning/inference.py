@@ -129,7 +129,7 @@ def classify(model: SentimentClassifier, texts: Sequence[str], review_words: dic
         model: A classifier with its text encoder.
         texts: Raw texts, each with at least one word.
         review_words: The training reviews' word-count percentiles (:func:`read_review_words`); a text with
-            fewer words than their 5th percentile is flagged, since the model then sees mostly padding.
+            fewer words than 95% of the training reviews (their 5th percentile) is flagged as ``short``.
         batch_size: Texts per forward pass.
 
     Returns:
@@ -147,12 +147,18 @@ def classify(model: SentimentClassifier, texts: Sequence[str], review_words: dic
             "short": None if review_words is None else words < review_words["p5"],
         }
         if result["short"]:
-            result["note"] = (f"{words} word(s): far shorter than the reviews the model learnt from (5th-95th "
-                              f"percentile {review_words['p5']}-{review_words['p95']} words, median "
-                              f"{review_words['median']}); it sees this text as mostly padding, so the answer "
-                              "says little")
+            result["note"] = _short_text_note(words, review_words, model)
         results.append(result)
     return results
+
+
+def _short_text_note(words: int, review_words: dict[str, int], model: SentimentClassifier) -> str:
+    seen = (f"{words} word(s): shorter than 95% of the reviews the model learnt from ({review_words['p5']} to "
+            f"{review_words['p95']} words for 90% of them, median {review_words['median']})")
+    if model.hparams.mask_padding:
+        return f"{seen}. The model skips padding, but texts this short were rare in training: take the answer with care"
+    return (f"{seen}. This model reads every text as {model.encoder.maxlen} steps, this one mostly padding, which it "
+            "never learnt from: the answer says little (a model trained with --mask-padding reads short texts better)")
 
 
 def word_influence(model: SentimentClassifier, text: str, batch_size: int = 256) -> list[tuple[str, float]]:

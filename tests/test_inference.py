@@ -185,3 +185,46 @@ def test_cli_output_pipes_as_json_and_stderr_stays_silent(tiny_run, tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr == ""
     assert [json.loads(line)["text"] for line in result.stdout.splitlines()] == REVIEWS * 400
+
+
+def test_classify_gives_every_class_and_flags_texts_shorter_than_the_training_reviews(tiny_run):
+    from rnn_lightning.inference import classify, read_review_words
+
+    model = load_model(tiny_run[1].last_checkpoint)
+    words = read_review_words(tiny_run[1].last_checkpoint)
+    assert words is not None and 1 < words["p5"] <= words["median"] <= words["p95"] <= 24  # maxlen
+    texts = ["great", " ".join(["film"] * words["p5"])]
+    results = classify(model, texts, words)
+    for result, probability in zip(results, predict(model, texts), strict=True):
+        assert result["probabilities"] == pytest.approx({"negative": 1 - probability, "positive": probability})
+        assert result["label"] == ("positive" if probability >= 0.5 else "negative")
+    assert [r["short"] for r in results] == [True, False] and [r["words"] for r in results] == [1, words["p5"]]
+    assert classify(model, texts)[0]["short"] is None  # without the training lengths, no verdict on length
+
+
+def test_the_note_on_short_texts_depends_on_whether_the_model_skips_padding(tiny_archive, tmp_path):
+    from rnn_lightning.data import IMDBDataModule
+    from rnn_lightning.inference import classify
+    from rnn_lightning.module import SentimentClassifier
+
+    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path), num_words=30, maxlen=24)
+    datamodule.prepare_data()
+    datamodule.setup()
+    words = {"p5": 8, "median": 20, "p95": 40}
+    for mask, says in ((False, "reads every text as 24 steps"), (True, "The model skips padding")):
+        model = SentimentClassifier(num_words=30, mask_padding=mask, encoder=datamodule.encoder)
+        assert says in classify(model, ["great film"], words)[0]["note"]
+
+
+def test_word_influence_is_the_change_without_each_word(tiny_run):
+    from rnn_lightning.inference import word_influence
+
+    model = load_model(tiny_run[1].last_checkpoint)
+    full = predict(model, ["wonderful film awful"])[0]
+    without = predict(model, ["film awful", "wonderful awful", "wonderful film"])
+    influence = word_influence(model, "Wonderful film, awful!", batch_size=2)
+    assert [word for word, _ in influence] == ["wonderful", "film", "awful"]
+    assert [change for _, change in influence] == pytest.approx([full - p for p in without], abs=1e-6)
+    long_text = " ".join(["film"] * 30 + ["awful"])  # maxlen 24: only the last 23 words are seen
+    changes = [change for _, change in word_influence(model, long_text)]
+    assert changes[:8] == [0.0] * 8 and changes[-1] != 0.0
