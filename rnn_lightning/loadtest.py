@@ -93,7 +93,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(command: Sequence[str], base_url: str, timeout: float = 180.0) -> Iterator[subprocess.Popen]:
-    """Start a server process, wait until ``base_url/health`` answers 200, and stop it (SIGINT, then kill) after.
+    """Start a server process, wait until ``base_url/health`` answers 200, and stop it (SIGTERM, then kill) after.
 
     Raises:
         RuntimeError: If the process exits, or is not healthy within ``timeout`` seconds; with its stderr.
@@ -111,7 +111,7 @@ def running_server(command: Sequence[str], base_url: str, timeout: float = 180.0
     finally:
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGINT)
+                os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:

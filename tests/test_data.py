@@ -2,6 +2,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import tarfile
 
 import numpy as np
@@ -321,3 +322,74 @@ def test_real_archive_has_25000_balanced_reviews_per_split(tmp_path):
         assert len(labels) == 25_000 and int(labels.sum()) == 12_500
     assert datamodule.encoder.words[:3] == ("the", "and", "a")
     assert len(datamodule.encoder.words) == 10_000 - 4
+
+
+def _valid_arrays(tiny_datamodule) -> dict[str, np.ndarray]:
+    with np.load(tiny_datamodule.cache_path(), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+@pytest.mark.parametrize("damage", [
+    lambda a: a.update(x_train=a["x_train"][:, :-1]),  # another maxlen
+    lambda a: a.update(x_train=a["x_train"][0]),  # not a table
+    lambda a: a.update(y_train=a["y_train"][:-1]),  # a label missing
+    lambda a: a.update(x_test=a["x_test"][:0], y_test=a["y_test"][:0]),  # no reviews
+    lambda a: a.update(x_test=np.where(a["x_test"] == 5, 30, a["x_test"])),  # an id past num_words
+    lambda a: a.update(x_test=np.where(a["x_test"] == 5, -1, a["x_test"])),  # a negative id
+    lambda a: a.update(y_test=np.where(a["y_test"] == 1, 2, a["y_test"])),  # a label that is not 0 or 1
+    lambda a: a.update(words=np.asarray(["w"] * 31)),  # more words than num_words
+    lambda a: a.pop("y_test"),
+])
+def test_a_cache_that_does_not_hold_what_its_settings_promise_is_rejected(tiny_datamodule, tmp_path, damage):
+    from rnn_lightning.data import load_cache
+
+    settings = tiny_datamodule._cache_settings()
+    assert load_cache(tiny_datamodule.cache_path(), settings) is not None
+    arrays = _valid_arrays(tiny_datamodule)
+    damage(arrays)
+    np.savez(tmp_path / "damaged.npz", **arrays)
+    assert load_cache(tmp_path / "damaged.npz", settings) is None
+
+
+def test_each_source_gets_its_own_extraction_reused_until_the_cache_is_gone(tiny_archive, tmp_path, monkeypatch):
+    other = write_tiny_archive(tmp_path / "other.tar.gz", per_class=5, seed=1)
+    data_dir = tmp_path / "deep" / "data"  # created with its parents
+    first = IMDBDataModule(source=str(tiny_archive), data_dir=str(data_dir), num_words=30, maxlen=24)
+    second = IMDBDataModule(source=str(other), data_dir=str(data_dir), num_words=30, maxlen=24)
+    for datamodule in (first, second):
+        datamodule.prepare_data()
+        datamodule.setup()
+    assert (len(first.test_set), len(second.test_set)) == (80, 10)
+    assert len(list(data_dir.glob("extracted-*/aclImdb"))) == 2
+    first.cache_path().unlink()
+    monkeypatch.setattr("rnn_lightning.sources.safe_extract", lambda *a, **k: pytest.fail("extracted again"))
+    IMDBDataModule(source=str(tiny_archive), data_dir=str(data_dir), num_words=30, maxlen=24).prepare_data()
+
+
+@pytest.mark.parametrize("source, is_a_url", [("https://host/a.tar.gz", True), ("http://host/a", True),
+                                              ("ftp://host/a.tar.gz", True), ("file:///tmp/a.tar.gz", True),
+                                              ("/tmp/a.tar.gz", False), ("data/aclImdb", False)])
+def test_urls_are_told_from_local_paths(source, is_a_url):
+    from rnn_lightning.sources import is_url
+
+    assert is_url(source) is is_a_url
+
+
+def test_a_download_is_named_after_the_url(tmp_path):
+    from rnn_lightning.sources import IMDBSource
+
+    assert IMDBSource("https://host/path/x.tar.gz", tmp_path).download_target() == tmp_path / "x.tar.gz"
+    assert IMDBSource("https://host/", tmp_path).download_target() == tmp_path / "aclImdb_v1.tar.gz"
+
+
+def test_offline_set_to_0_still_downloads(tmp_path, monkeypatch):
+    from rnn_lightning.download import DownloadError
+
+    monkeypatch.setenv(OFFLINE_ENV, "0")
+    monkeypatch.setattr("rnn_lightning.download.time.sleep", lambda seconds: None)
+    with socket.socket() as probe:  # a port nothing listens on: the download is tried, and refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    datamodule = IMDBDataModule(source=f"http://127.0.0.1:{port}/a.tar.gz", data_dir=str(tmp_path))
+    with pytest.raises(DownloadError, match="after 3 attempt"):
+        datamodule.prepare_data()

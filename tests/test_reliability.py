@@ -78,8 +78,20 @@ def test_file_digests_cover_the_whole_file(tmp_path):
 
 def test_a_passing_failure_is_retried(server, tmp_path):
     server.behaviour["/aclImdb_v1.tar.gz"] = "fail-once"
-    download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "a.tar.gz", retries=2, backoff=0)
-    assert server.requests["/aclImdb_v1.tar.gz"] == 2
+    download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "nested" / "a.tar.gz", retries=2, backoff=0)
+    assert server.requests["/aclImdb_v1.tar.gz"] == 2 and (tmp_path / "nested" / "a.tar.gz").is_file()
+
+
+def test_retries_back_off_exponentially_and_one_attempt_means_one(server, tmp_path, monkeypatch):
+    slept = []
+    monkeypatch.setattr("rnn_lightning.download.time.sleep", slept.append)
+    server.behaviour["/aclImdb_v1.tar.gz"] = "truncate"
+    with pytest.raises(DownloadError, match="after 3 attempt"):
+        download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "a.tar.gz", retries=3, backoff=0.5)
+    assert slept == [0.5, 1.0] and server.requests["/aclImdb_v1.tar.gz"] == 3
+    with pytest.raises(DownloadError, match="after 1 attempt"):
+        download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "a.tar.gz", retries=1)
+    assert server.requests["/aclImdb_v1.tar.gz"] == 4 and slept == [0.5, 1.0]
 
 
 def test_datamodule_downloads_once_then_works_offline(server, tmp_path, monkeypatch):
