@@ -164,8 +164,9 @@ def _short_text_note(words: int, review_words: dict[str, int], model: SentimentC
 def word_influence(model: SentimentClassifier, text: str, batch_size: int = 256) -> list[tuple[str, float]]:
     """How much each word pushed the verdict: p(positive) with the text minus p(positive) without that word.
 
-    Occlusion, one forward pass per word, batched. Only the words the model sees (the last ``maxlen - 1``)
-    are scored; earlier words of a longer text get 0.
+    Occlusion, one forward pass per word, batched. Only the words the model sees are scored (all of them up
+    to ``maxlen`` words; beyond, the last ``maxlen``, the start id being cut as in training); earlier words
+    of a longer text get 0.
 
     Returns:
         ``(word, change)`` for every word of the text, in order; a positive change pushed towards "positive".
@@ -174,7 +175,7 @@ def word_influence(model: SentimentClassifier, text: str, batch_size: int = 256)
     if not words:
         raise ValueError("the text has no words to explain")
     encoder, lookup = model.encoder, model.encoder.word_to_id
-    seen_from = max(0, len(words) - (encoder.maxlen - 1))
+    seen_from = max(0, len(words) - encoder.maxlen)
     # The text itself, then the text without each word in turn (a one-word text becomes the start id alone).
     variants = [encoder.encode_tokens(words, lookup)] + [
         encoder.encode_tokens(words[:i] + words[i + 1:], lookup) for i in range(seen_from, len(words))]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_lightning.inference import CheckpointError, load_model, predict
+from rnn_lightning.inference import CheckpointError, load_model, predict, read_review_words
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEWS = ["Brilliant, moving and wonderful.", "Awful dull boring terrible plot.", "the film the actor the scene"]
@@ -71,6 +71,28 @@ def test_predict_names_the_empty_review(tiny_run):
     model = load_model(tiny_run[1].last_checkpoint)
     with pytest.raises(ValueError, match="review 1 has no words"):
         predict(model, ["good film", " \t "])
+    with pytest.raises(ValueError, match="review 4 has no words"):  # counted across batches
+        predict(model, ["good", "film", "great", "awful", "..."], batch_size=2)
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        predict(model, ["good film"], batch_size=0)
+    from rnn_lightning.module import SentimentClassifier
+
+    with pytest.raises(ValueError, match="the model has no text encoder"):
+        predict(SentimentClassifier(num_words=30), ["good film"])
+
+
+def test_the_model_saves_and_restores_the_vocabulary_it_was_given(tiny_run):
+    from rnn_lightning.module import SentimentClassifier
+
+    encoder = load_model(tiny_run[1].last_checkpoint).encoder
+    checkpoint = {}
+    SentimentClassifier(num_words=30, encoder=encoder).on_save_checkpoint(checkpoint)
+    assert checkpoint == {"text_encoder": encoder.to_dict()}
+    restored = SentimentClassifier(num_words=30)
+    restored.on_load_checkpoint(checkpoint)
+    assert restored.encoder == encoder
+    SentimentClassifier(num_words=30).on_save_checkpoint(empty := {})
+    assert empty == {}  # no vocabulary given: the DataModule's state carries it
 
 
 @pytest.mark.parametrize("make, message", [
@@ -127,6 +149,9 @@ def test_a_plain_trainer_on_the_datamodule_writes_self_contained_checkpoints(tin
                 datamodule=tiny_datamodule)
     model = load_model(trainer.checkpoint_callback.best_model_path)  # the model was given no vocabulary
     assert model.encoder == tiny_datamodule.encoder
+    assert read_review_words(trainer.checkpoint_callback.best_model_path) == tiny_datamodule.review_words
+    assert {"val/loss", "val/acc"} <= trainer.progress_bar_metrics.keys()  # validation on the bar...
+    assert not {"train/loss", "train/acc"} & trainer.progress_bar_metrics.keys()  # ...training in the logs
     assert len(predict(model, ["great film", "awful film"])) == 2
 
 
@@ -199,6 +224,7 @@ def test_classify_gives_every_class_and_flags_texts_shorter_than_the_training_re
         assert result["probabilities"] == pytest.approx({"negative": 1 - probability, "positive": probability})
         assert result["label"] == ("positive" if probability >= 0.5 else "negative")
     assert [r["short"] for r in results] == [True, False] and [r["words"] for r in results] == [1, words["p5"]]
+    assert results[0]["note"].startswith("1 word(s): shorter than 95% of the reviews the model learnt from")
     assert classify(model, texts)[0]["short"] is None  # without the training lengths, no verdict on length
 
 
@@ -225,6 +251,17 @@ def test_word_influence_is_the_change_without_each_word(tiny_run):
     influence = word_influence(model, "Wonderful film, awful!", batch_size=2)
     assert [word for word, _ in influence] == ["wonderful", "film", "awful"]
     assert [change for _, change in influence] == pytest.approx([full - p for p in without], abs=1e-6)
-    long_text = " ".join(["film"] * 30 + ["awful"])  # maxlen 24: only the last 23 words are seen
+    # maxlen 24: the model sees the last 24 of these 31 words (the start id is cut, as in training).
+    long_text = " ".join(["great"] * 7 + ["film"] * 23 + ["awful"])
     changes = [change for _, change in word_influence(model, long_text)]
-    assert changes[:8] == [0.0] * 8 and changes[-1] != 0.0
+    assert changes[:7] == [0.0] * 7  # unseen: without one of them the model sees the same 24 words
+    assert changes[7] != 0.0 and changes[-1] != 0.0  # without the first seen word, a "great" slides into view
+
+
+def test_training_lengths_are_read_only_when_complete(tmp_path):
+    for state, expected in (({}, None), ({"IMDBDataModule": {}}, None),
+                            ({"IMDBDataModule": {"review_words": {"p5": 3, "median": 9}}}, None),
+                            ({"IMDBDataModule": {"review_words": {"p5": 3, "median": 9, "p95": 20}}},
+                             {"p5": 3, "median": 9, "p95": 20})):
+        torch.save({"state_dict": {}, "hyper_parameters": {}, **state}, tmp_path / "model.ckpt")
+        assert read_review_words(tmp_path / "model.ckpt") == expected
