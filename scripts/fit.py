@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from types import FrameType
 
 import lightning as L
@@ -89,16 +91,16 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--log-grad-norms must be 0 (off) or a positive interval, got {args.log_grad_norms}")
     except ValueError as error:
         return fail(PROG, error)
-    interrupted = _stop_gracefully_on_sigint()
     try:
-        result = fit(
-            module, datamodule, logdir=args.logdir, ckpt_path=args.ckpt_path, test=args.test,
-            accelerator=args.accelerator, devices=args.devices, strategy=args.strategy, num_nodes=args.num_nodes,
-            precision=args.precision, max_epochs=args.max_epochs, deterministic=args.deterministic or None,
-            limit_train_batches=args.limit_train_batches, limit_val_batches=args.limit_val_batches,
-            fast_dev_run=args.fast_dev_run,
-            callbacks=[RecurrentGradNorms(args.log_grad_norms)] if args.log_grad_norms else None,
-        )
+        with _sigint_stops_gracefully() as interrupted:
+            result = fit(
+                module, datamodule, logdir=args.logdir, ckpt_path=args.ckpt_path, test=args.test,
+                accelerator=args.accelerator, devices=args.devices, strategy=args.strategy, num_nodes=args.num_nodes,
+                precision=args.precision, max_epochs=args.max_epochs, deterministic=args.deterministic or None,
+                limit_train_batches=args.limit_train_batches, limit_val_batches=args.limit_val_batches,
+                fast_dev_run=args.fast_dev_run,
+                callbacks=[RecurrentGradNorms(args.log_grad_norms)] if args.log_grad_norms else None,
+            )
     except (FileNotFoundError, DownloadError, UnsafeArchiveError, CheckpointError, RunConfigError) as error:
         return fail(PROG, error)
     except SIGTERMException:
@@ -116,19 +118,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _stop_gracefully_on_sigint() -> threading.Event:
-    """Make Ctrl-C stop training as SIGTERM does: at the end of the current batch, with a fresh ``last.ckpt``.
+@contextlib.contextmanager
+def _sigint_stops_gracefully() -> Iterator[threading.Event]:
+    """Within the block, Ctrl-C stops training as SIGTERM does: at a batch boundary, with a fresh ``last.ckpt``.
 
     Lightning's own Ctrl-C handling exits at once with status 1 and saves nothing, losing the partial epoch.
     Here SIGINT is turned into a SIGTERM to this process, which Lightning handles at the next batch boundary;
-    before Lightning is listening for SIGTERM (while the data is prepared), Ctrl-C interrupts as usual.
+    before Lightning is listening for SIGTERM (while the data is prepared), Ctrl-C interrupts as usual. The
+    previous SIGINT handler is restored after the block.
 
-    Returns:
+    Yields:
         An event that is set once SIGINT has been received.
     """
     received = threading.Event()
     if threading.current_thread() is not threading.main_thread():  # signals can only be caught there
-        return received
+        yield received
+        return
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         received.set()
@@ -136,8 +141,11 @@ def _stop_gracefully_on_sigint() -> threading.Event:
             raise KeyboardInterrupt
         os.kill(os.getpid(), signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, on_sigint)
-    return received
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @rank_zero_only
