@@ -393,3 +393,43 @@ def test_offline_set_to_0_still_downloads(tmp_path, monkeypatch):
     datamodule = IMDBDataModule(source=f"http://127.0.0.1:{port}/a.tar.gz", data_dir=str(tmp_path))
     with pytest.raises(DownloadError, match="after 3 attempt"):
         datamodule.prepare_data()
+
+
+def test_review_lengths_count_the_words_the_model_sees():
+    from rnn_lightning.data import review_word_percentiles
+
+    # Words per row: 2 and 3 (padded), 6 (truncated: its start id was cut), then 1 to 5, four times each.
+    rows = [[0, 0, 0, 1, 7, 8], [0, 0, 1, 7, 8, 9], [7, 8, 9, 9, 9, 9]]
+    rows += [[0] * (5 - n) + [1] + [7] * n for n in range(1, 6)] * 4
+    words = torch.tensor([2, 3, 6] + [n for n in range(1, 6)] * 4).float()
+    expected = torch.quantile(words, torch.tensor([0.05, 0.5, 0.95])).round().int().tolist()
+    assert review_word_percentiles(torch.tensor(rows)) == dict(zip(("p5", "median", "p95"), expected, strict=True))
+    assert review_word_percentiles(torch.tensor(rows[:3] * 3))["median"] == 3
+
+
+def test_the_datamodule_records_its_training_lengths(tiny_datamodule):
+    from rnn_lightning.data import review_word_percentiles
+
+    assert tiny_datamodule.review_words == review_word_percentiles(tiny_datamodule.train_set.tensors[0])
+    assert tiny_datamodule.state_dict()["review_words"] == tiny_datamodule.review_words
+
+
+def test_each_rank_gets_its_own_share_of_every_split(tiny_datamodule):
+    from types import SimpleNamespace
+
+    def rows(datamodule, loader):
+        return {tuple(row.tolist()) for ids, _ in getattr(datamodule, loader)() for row in ids}
+
+    for group_by_length in (False, True):
+        shares = []
+        for rank in (0, 1):
+            datamodule = IMDBDataModule(**{**tiny_datamodule.hparams, "group_by_length": group_by_length,
+                                           "batch_size": 4})
+            datamodule.setup()
+            datamodule.trainer = SimpleNamespace(world_size=2, global_rank=rank)  # as a DDP Trainer would say
+            shares.append({loader: rows(datamodule, loader) for loader in ("train_dataloader", "val_dataloader")})
+        for loader, split in (("train_dataloader", tiny_datamodule.train_set), ("val_dataloader",
+                                                                                tiny_datamodule.val_set)):
+            everything = {tuple(row.tolist()) for row in split.tensors[0]}
+            assert shares[0][loader] | shares[1][loader] == everything, (loader, group_by_length)
+            assert len(shares[0][loader]) < len(everything) and len(shares[1][loader]) < len(everything)
