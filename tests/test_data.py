@@ -433,3 +433,11 @@ def test_each_rank_gets_its_own_share_of_every_split(tiny_datamodule):
             everything = {tuple(row.tolist()) for row in split.tensors[0]}
             assert shares[0][loader] | shares[1][loader] == everything, (loader, group_by_length)
             assert len(shares[0][loader]) < len(everything) and len(shares[1][loader]) < len(everything)
+
+
+def test_the_smallest_settings_that_can_work_are_accepted(tmp_path):
+    edge = IMDBDataModule(source=str(tmp_path / "unused.tar.gz"), data_dir=str(tmp_path / "data"), num_words=5,
+                          maxlen=1, batch_size=1, val_fraction=0.001, num_workers=0)
+    assert (edge.hparams.num_words, edge.hparams.maxlen, edge.hparams.batch_size) == (5, 1, 1)
+    with pytest.raises(ValueError, match="val_fraction must lie strictly between 0 and 1, got 0.0"):
+        IMDBDataModule(source=str(tmp_path / "unused.tar.gz"), val_fraction=0.0)
