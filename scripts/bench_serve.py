@@ -41,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def measure(ckpt: Path, max_batch_size: int, requests: int, clients: int, texts_per_request: int) -> LoadResult:
-    """Serve ``ckpt`` with one batching setting and send it the load; every answer is checked."""
-    expected = predict(load_model(ckpt), REVIEWS)
+def measure(ckpt: Path, expected: list[float], max_batch_size: int, requests: int, clients: int,
+            texts_per_request: int) -> LoadResult:
+    """Serve ``ckpt`` with one batching setting and send it the load; every answer is checked against ``expected``."""
     bodies = [{"texts": [REVIEWS[(i + j) % len(REVIEWS)] for j in range(texts_per_request)]} for i in range(requests)]
 
     def check(index: int, status: int, answer: dict) -> bool:
@@ -74,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
-        load_model(ckpt)
+        expected = predict(load_model(ckpt), REVIEWS)  # what every answer must say, from the same checkpoint
     except (CheckpointError, FileNotFoundError) as error:
         return fail(PROG, error)
     rows = []
     for max_batch_size in args.max_batch_size:
-        rows.append((max_batch_size, measure(ckpt, max_batch_size, args.requests, args.clients,
+        rows.append((max_batch_size, measure(ckpt, expected, max_batch_size, args.requests, args.clients,
                                              args.texts_per_request)))
         print(f"measured max_batch_size={max_batch_size}", file=sys.stderr)
     print(format_table(rows, args.clients))
