@@ -1,25 +1,34 @@
-"""The IMDB ``LightningDataModule``: encode the reviews once into a cache, then split them and serve batches."""
+"""The ``LightningDataModule``: encode labelled texts once into a memory-mapped cache, then split and batch them.
+
+IMDB (the study's data) and the user's own collections (:mod:`rnn_lightning.corpus`) go through the same
+pipeline: the vocabulary is ranked on the training split only, texts get Keras's ids and front padding,
+and the encoded splits land in one cache folder named after every setting that shaped them.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
+import shutil
+import tempfile
 import warnings
-import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lightning as L
 import numpy as np
 import torch
 from filelock import FileLock
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
 from rnn_lightning.checkpoints import CheckpointError
-from rnn_lightning.fileio import atomic_write
+from rnn_lightning.corpus import DEFAULT_MAX_TEXT_BYTES, CorpusSource, ReadOptions, is_corpus
 from rnn_lightning.sampling import LengthGroupedBatchSampler
-from rnn_lightning.sources import SPLITS, IMDBSource, default_source, read_split, short_digest
+from rnn_lightning.sources import IMDBSource, default_source, is_url, short_digest
 from rnn_lightning.text import (
     INDEX_FROM,
     PAD_ID,
@@ -27,39 +36,73 @@ from rnn_lightning.text import (
     TOKENIZER_VERSION,
     TextEncoder,
     pad_sequences,
-    rank_words,
+    rank_counts,
     tokenize,
 )
 
 ENCODER_STATE_KEY = "text_encoder"
 REVIEW_WORDS_STATE_KEY = "review_words"
+LABEL_NAMES_STATE_KEY = "label_names"
+T = TypeVar("T")
+CACHE_FORMAT = 2  # 1: one .npz read whole; 2: a folder of .npy files, memory-mapped
+ENCODE_CHUNK_ROWS = 4096  # rows encoded at a time: memory stays flat however large the collection
 
 
-class IMDBDataModule(L.LightningDataModule):
-    """IMDB reviews encoded as ``keras.datasets.imdb`` does and padded as ``pad_sequences`` does.
+def open_source(source: str, data_dir: str, *, val_source: str | None = None, test_source: str | None = None,
+                labels: Sequence[str] | None = None, options: ReadOptions | None = None,
+                skip_bad_rows: bool = False) -> IMDBSource | CorpusSource:
+    """The IMDB archive, URL or ``aclImdb/`` folder, or else the user's own collection (a file or folder).
 
-    ``prepare_data`` (one process per node, under a file lock) has :class:`~rnn_lightning.sources.IMDBSource`
-    fetch and extract the reviews, then writes one ``.npz`` cache of encoded reviews and vocabulary, named
-    after every setting that shaped it. ``setup`` loads that cache and splits the training reviews into
-    train/val with a seeded permutation. The vocabulary travels in every checkpoint through
-    :meth:`state_dict`, so a model trained on this DataModule can classify raw text from its checkpoint alone.
+    Raises:
+        ValueError: If an option for the user's own data is given with an IMDB source.
+        FileNotFoundError: If the user's collection names a split that does not exist.
+    """
+    if is_url(source) or not is_corpus(source):
+        given = {"val_source": val_source, "test_source": test_source, "labels": labels,
+                 "text/label columns or header": options != ReadOptions() if options else None}
+        if misplaced := [name for name, value in given.items() if value]:
+            raise ValueError(f"{', '.join(misplaced)} apply to your own data files, not to the IMDB source {source}")
+        return IMDBSource(source, data_dir)
+    return CorpusSource(source, val_source, test_source, labels, options, skip_bad_rows)
+
+
+class TextDataModule(L.LightningDataModule):
+    """Labelled texts encoded as ``keras.datasets.imdb`` does and padded as ``pad_sequences`` does.
+
+    ``prepare_data`` (one process per node, under a file lock) streams the source's rows twice, first to
+    rank the vocabulary on the training split, then to encode every split in chunks into a cache folder of
+    ``.npy`` files (written beside, renamed into place when complete). ``setup`` memory-maps that cache, so
+    DDP ranks on one machine share its pages rather than each holding a copy, and splits the training rows
+    into train/val with a seeded permutation when the source has no validation split of its own. The
+    vocabulary and the class names travel in every checkpoint through :meth:`state_dict`, so a model
+    trained on this DataModule can classify raw text from its checkpoint alone.
 
     The DataModule shards its own batches across DDP ranks (train with ``use_distributed_sampler=False``):
     training batches are shuffled per epoch from ``shuffle_seed`` alone, so a resumed run, even one resumed
     halfway through an epoch, sees exactly the batches an uninterrupted run would.
 
     Args:
-        source: Archive URL, local ``.tar.gz`` or extracted ``aclImdb/`` folder; defaults to ``$IMDB_SOURCE``,
-            else the official URL.
+        source: IMDB (archive URL, local ``.tar.gz`` or extracted ``aclImdb/`` folder; defaults to
+            ``$IMDB_SOURCE``, else the official URL) or the user's own data: a CSV, TSV, JSON Lines or Parquet
+            file, a folder of ``train``/``dev``/``test`` files, or a folder per label.
         data_dir: Download, extraction and cache folder.
         num_words: Vocabulary size, ids included (ids at or above it become out-of-vocabulary).
-        maxlen: Every review is padded or truncated (keeping its end) to this many ids.
-        batch_size: Reviews per batch.
-        val_fraction: Share of the 25,000 training reviews held out for validation.
+        maxlen: Every text is padded or truncated (keeping its end) to this many ids.
+        batch_size: Texts per batch.
+        val_fraction: Share of the training rows held out for validation, when the source has no
+            validation split.
         split_seed: Seed of the train/val permutation, independent of the training seed.
         shuffle_seed: Seed of the per-epoch shuffling of training batches.
-        num_workers: DataLoader worker processes (the data sits in memory, so 0 is usually fastest).
-        group_by_length: Batch reviews of similar length together (for a model that trims and masks padding).
+        num_workers: DataLoader worker processes (the data is memory-mapped, so 0 is usually fastest).
+        group_by_length: Batch texts of similar length together (for a model that trims and masks padding).
+        val_source: The user's validation file or folder, if ``source`` does not hold one.
+        test_source: The user's test file or folder, if ``source`` does not hold one.
+        labels: Class names in class order (data labels may be the names or their indices).
+        text_column: Column of the text (name or 0-based index); detected when None.
+        label_column: Column of the label (name or 0-based index); detected when None.
+        header: Whether delimited files have a header row; detected when None.
+        skip_bad_rows: Skip (and count, per reason) rows that cannot be used instead of stopping at the first.
+        max_text_bytes: Longest text accepted, in UTF-8 bytes.
 
     Raises:
         ValueError: If a setting is out of range; nothing has been read or written then.
@@ -77,91 +120,168 @@ class IMDBDataModule(L.LightningDataModule):
         shuffle_seed: int = 42,
         num_workers: int = 0,
         group_by_length: bool = False,
+        val_source: str | None = None,
+        test_source: str | None = None,
+        labels: list[str] | None = None,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        header: bool | None = None,
+        skip_bad_rows: bool = False,
+        max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
     ) -> None:  # pragma: no mutate block (save_hyperparameters reads this frame)
         super().__init__()
         _check_settings(num_words=num_words, maxlen=maxlen, batch_size=batch_size, val_fraction=val_fraction,
-                        num_workers=num_workers)
+                        num_workers=num_workers, max_text_bytes=max_text_bytes)
         source = str(source) if source else default_source()
         data_dir = str(data_dir)
+        labels = list(labels) if labels else None
         self.save_hyperparameters()
-        self.source = IMDBSource(source, data_dir)
+        options = ReadOptions(None if text_column is None else str(text_column),
+                              None if label_column is None else str(label_column), header, max_text_bytes)
+        self.source = open_source(source, data_dir, val_source=val_source, test_source=test_source, labels=labels,
+                                  options=options, skip_bad_rows=skip_bad_rows)
         self.encoder: TextEncoder | None = None
         self.review_words: dict[str, int] | None = None
-        self.train_set: TensorDataset | None = None
-        self.val_set: TensorDataset | None = None
-        self.test_set: TensorDataset | None = None
-        self._arrays: dict[str, np.ndarray] | None = None
+        self.skipped_rows: dict[str, int] = {}
+        self.train_set: EncodedSplit | None = None
+        self.val_set: EncodedSplit | None = None
+        self.test_set: EncodedSplit | None = None
+        self._cache: EncodedCache | None = None
 
     @property
     def data_dir(self) -> Path:
         return Path(self.hparams.data_dir)
 
+    @property
+    def label_names(self) -> tuple[str, ...]:
+        """Class names in class order (from the cache once set up, else from the source)."""
+        return self._cache.label_names if self._cache is not None else tuple(self.source.label_names)
+
+    def has_split(self, split: str) -> bool:
+        """Whether the source has a ``"val"`` or ``"test"`` split of its own (``"train"`` it always has)."""
+        return split in self.source.splits
+
     # ---------------------------------------------------------------------------------------- the cache
     def cache_path(self) -> Path:
-        """Path of the encoded cache for the current source and text settings."""
-        return self.data_dir / f"imdb-encoded-{short_digest(self._cache_settings())}.npz"
+        """Folder of the encoded cache for the current source and text settings."""
+        kind = "imdb" if isinstance(self.source, IMDBSource) else "corpus"
+        return self.data_dir / f"{kind}-encoded-{short_digest(self._cache_settings())}"
 
     def _cache_settings(self) -> dict[str, object]:
-        return {
+        settings: dict[str, object] = {
             "source": self.source.identity,
             "num_words": self.hparams.num_words,
             "maxlen": self.hparams.maxlen,
             "tokenizer_version": TOKENIZER_VERSION,
+            "cache_format": CACHE_FORMAT,
         }
+        if isinstance(self.source, CorpusSource):
+            settings["read"] = {key: self.hparams[key] for key in ("labels", "text_column", "label_column",
+                                                                    "header", "skip_bad_rows", "max_text_bytes")}
+        return settings
 
     def prepare_data(self) -> None:
-        """Make sure a valid encoded cache exists; safe to call from several processes at once."""
+        """Make sure a valid encoded cache exists; safe to call from several processes at once.
+
+        Raises:
+            BadRowError: At the first row of the user's data that cannot be used (without ``skip_bad_rows``).
+        """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.data_dir / ".prepare.lock")):
-            if load_cache(self.cache_path(), self._cache_settings()) is None:
-                self._build_cache()
+            cache = EncodedCache.load(self.cache_path(), self._cache_settings())
+            if cache is None:
+                cache = self._build_cache()
+        if cache.skipped_rows:
+            warnings.warn(f"skipped {sum(cache.skipped_rows.values()):,} bad row(s): "
+                          f"{_describe_counts(cache.skipped_rows)}", SkippedRowsWarning, stacklevel=2)
 
-    def _build_cache(self) -> None:
-        root = self.source.extracted_folder()
-        tokens, labels = {}, {}
-        for split in SPLITS:
-            texts, labels[split] = read_split(root, split)
-            tokens[split] = [tokenize(text) for text in texts]
-        # The vocabulary is ranked on the training split only, so the test set never shapes the inputs.
-        encoder = TextEncoder.from_ranked(rank_words(tokens["train"]), self.hparams.num_words, self.hparams.maxlen)
+    def _build_cache(self) -> EncodedCache:
+        source, maxlen = self.source, self.hparams.maxlen
+        # First pass: check every row, count them, and rank the words of the training split only, so that
+        # the test set never shapes the inputs.
+        skipped: Counter[str] = Counter()
+        word_counts: Counter[str] = Counter()
+        rows = {}
+        for split in source.splits:
+            rows[split] = 0
+            for text, _ in source.rows(split, skipped):
+                if split == "train":
+                    word_counts.update(tokenize(text))
+                rows[split] += 1
+            if rows[split] == 0:
+                raise ValueError(f"the {split} split of {self.hparams.source} has no usable rows")
+        encoder = TextEncoder.from_ranked(rank_counts(word_counts), self.hparams.num_words, maxlen)
         lookup = encoder.word_to_id
-        arrays = {"words": np.asarray(encoder.words, dtype=str),
-                  "settings": np.asarray(json.dumps(self._cache_settings(), sort_keys=True))}
-        for split in SPLITS:
-            arrays[f"x_{split}"] = pad_sequences([encoder.encode_tokens(t, lookup) for t in tokens[split]],
-                                                 encoder.maxlen)
-            arrays[f"y_{split}"] = labels[split]
-        with atomic_write(self.cache_path()) as out:
-            np.savez(out, **arrays)
+        final = self.cache_path()
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.data_dir))
+        try:
+            # Second pass: encode chunk by chunk straight into memory-mapped files.
+            for split, count in rows.items():
+                x = np.lib.format.open_memmap(staging / f"x_{split}.npy", "w+", np.int32, (count, maxlen))
+                y = np.lib.format.open_memmap(staging / f"y_{split}.npy", "w+", np.int16, (count,))
+                done = 0
+                for chunk in _chunks(source.rows(split), ENCODE_CHUNK_ROWS):
+                    ids = pad_sequences([encoder.encode_tokens(tokenize(text), lookup) for text, _ in chunk], maxlen)
+                    x[done:done + len(chunk)] = ids
+                    y[done:done + len(chunk)] = [label for _, label in chunk]
+                    done += len(chunk)
+                if done != count:
+                    raise RuntimeError(f"the {split} split of {self.hparams.source} changed while it was encoded")
+                x.flush()
+                y.flush()
+                del x, y
+            meta = {"settings": self._cache_settings(), "words": list(encoder.words),
+                    "label_names": list(source.label_names), "rows": rows, "skipped_rows": dict(skipped)}
+            (staging / EncodedCache.META).write_text(json.dumps(meta), encoding="utf-8")
+            if final.exists():  # an invalid cache of the same name: replaced whole
+                shutil.rmtree(final)
+            staging.rename(final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        cache = EncodedCache.load(final, self._cache_settings())
+        if cache is None:
+            raise RuntimeError(f"the cache just written at {final} does not load")
+        return cache
 
     # ------------------------------------------------------------------------------------------ serving
     def setup(self, stage: str | None = None) -> None:
-        """Load the cache and split the training reviews into train/val (seeded, so every run agrees)."""
-        if self._arrays is None:
-            arrays = load_cache(self.cache_path(), self._cache_settings())
-            if arrays is None:
-                raise RuntimeError(f"no valid encoded cache at {self.cache_path()}: call prepare_data() first")
-            self._arrays = arrays
-            self.encoder = TextEncoder(tuple(arrays["words"].tolist()), self.hparams.num_words, self.hparams.maxlen)
-            train = _tensor_dataset(arrays["x_train"], arrays["y_train"])
-            permutation = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.hparams.split_seed))
-            n_val = round(len(train) * self.hparams.val_fraction)
-            self.val_set = TensorDataset(*train[permutation[:n_val]])
-            self.train_set = TensorDataset(*train[permutation[n_val:]])
-            self.test_set = _tensor_dataset(arrays["x_test"], arrays["y_test"])
-            self.review_words = review_word_percentiles(self.train_set.tensors[0])
+        """Map the cache and split the training rows into train/val (seeded, so every run agrees)."""
+        if self._cache is not None:
+            return
+        cache = EncodedCache.load(self.cache_path(), self._cache_settings())
+        if cache is None:
+            raise RuntimeError(f"no valid encoded cache at {self.cache_path()}: call prepare_data() first")
+        self._cache = cache
+        self.encoder = TextEncoder(cache.words, self.hparams.num_words, self.hparams.maxlen)
+        self.skipped_rows = dict(cache.skipped_rows)
+        binary = len(cache.label_names) == 2
+        if "val" in cache.rows:
+            self.train_set, self.val_set = cache.split("train", binary), cache.split("val", binary)
+        else:
+            count = cache.rows["train"]
+            permutation = torch.randperm(count, generator=torch.Generator().manual_seed(self.hparams.split_seed))
+            n_val = round(count * self.hparams.val_fraction)
+            if not 0 < n_val < count:
+                raise ValueError(f"val_fraction {self.hparams.val_fraction} of {count} training rows leaves "
+                                 f"{n_val} for validation and {count - n_val} for training: both need some")
+            self.val_set = cache.split("train", binary, permutation[:n_val].numpy())
+            self.train_set = cache.split("train", binary, permutation[n_val:].numpy())
+        self.test_set = cache.split("test", binary) if "test" in cache.rows else None
+        self.review_words = word_count_percentiles(self.train_set.words_seen())
 
     def review(self, index: int, split: str = "train") -> tuple[np.ndarray, int]:
-        """Encoded ids and label of one review of the full ``train`` or ``test`` split, in file order."""
-        if self._arrays is None:
-            raise RuntimeError("call prepare_data() and setup() first")
-        return self._arrays[f"x_{split}"][index], int(self._arrays[f"y_{split}"][index])
+        """Encoded ids and label of one row of a full split (``train``, ``val`` or ``test``), in source order."""
+        cache = self._set_up_cache()
+        return np.asarray(cache.x[split][index]), int(cache.y[split][index])
 
     def labels(self, split: str) -> np.ndarray:
-        """Labels of the full ``train`` or ``test`` split, in file order."""
-        if self._arrays is None:
+        """Labels of a full split (``train``, ``val`` or ``test``), in source order."""
+        return np.asarray(self._set_up_cache().y[split])
+
+    def _set_up_cache(self) -> EncodedCache:
+        if self._cache is None:
             raise RuntimeError("call prepare_data() and setup() first")
-        return self._arrays[f"y_{split}"]
+        return self._cache
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
@@ -170,9 +290,11 @@ class IMDBDataModule(L.LightningDataModule):
         return self._loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
+        if self._cache is not None and self.test_set is None:
+            raise RuntimeError(f"{self.hparams.source} has no test split: give one (a test file, or --test-data)")
         return self._loader(self.test_set)
 
-    def _loader(self, dataset: TensorDataset | None, shuffle: bool = False) -> DataLoader:
+    def _loader(self, dataset: EncodedSplit | None, shuffle: bool = False) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() first")
         workers = {"num_workers": self.hparams.num_workers, "persistent_workers": self.hparams.num_workers > 0}
@@ -181,9 +303,8 @@ class IMDBDataModule(L.LightningDataModule):
         loader = _stateful_loader if shuffle else DataLoader
         replicas, rank = self._ranks()
         if self.hparams.group_by_length:
-            sampler = LengthGroupedBatchSampler((dataset.tensors[0] != PAD_ID).sum(1), self.hparams.batch_size,
-                                                shuffle, seed=self.hparams.shuffle_seed, num_replicas=replicas,
-                                                rank=rank)
+            sampler = LengthGroupedBatchSampler(dataset.lengths(), self.hparams.batch_size, shuffle,
+                                                seed=self.hparams.shuffle_seed, num_replicas=replicas, rank=rank)
             return loader(dataset, batch_sampler=sampler, **workers)
         if shuffle:  # order from the seed and the epoch alone (Lightning calls set_epoch), the same on every rank
             sampler = StatefulDistributedSampler(dataset, replicas, rank, shuffle=True, seed=self.hparams.shuffle_seed)
@@ -200,31 +321,157 @@ class IMDBDataModule(L.LightningDataModule):
 
     # ----------------------------------------------------------------------------- checkpointed state
     def state_dict(self) -> dict[str, Any]:
-        """The vocabulary, text settings and training review lengths as plain values, for every checkpoint.
+        """Vocabulary, text settings, class names and training text lengths as plain values, for every checkpoint.
 
         The lengths let a served model say when a text is far shorter than anything it learnt from.
         """
         if self.encoder is None:
             return {}
-        return {ENCODER_STATE_KEY: self.encoder.to_dict(), REVIEW_WORDS_STATE_KEY: self.review_words}
+        return {ENCODER_STATE_KEY: self.encoder.to_dict(), REVIEW_WORDS_STATE_KEY: self.review_words,
+                LABEL_NAMES_STATE_KEY: list(self.label_names)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Refuse to resume a run whose vocabulary differs from this data's (it would silently mean other words).
+        """Refuse to resume a run whose vocabulary or classes differ from this data's (it would mean other things).
 
         Raises:
-            CheckpointError: If the checkpoint's vocabulary or text settings differ from the prepared data's.
+            CheckpointError: If the checkpoint's vocabulary, text settings or class names differ from the data's.
         """
-        if ENCODER_STATE_KEY in state_dict and self.encoder is not None:
-            if TextEncoder.from_dict(state_dict[ENCODER_STATE_KEY]) != self.encoder:
-                raise CheckpointError("the checkpoint was trained on another vocabulary or text settings than "
-                                      "this data: resume it with the data it was trained on")
+        if self.encoder is None:
+            return
+        if ENCODER_STATE_KEY in state_dict and TextEncoder.from_dict(state_dict[ENCODER_STATE_KEY]) != self.encoder:
+            raise CheckpointError("the checkpoint was trained on another vocabulary or text settings than "
+                                  "this data: resume it with the data it was trained on")
+        names = state_dict.get(LABEL_NAMES_STATE_KEY)
+        if names is not None and tuple(names) != self.label_names:
+            raise CheckpointError(f"the checkpoint was trained on the classes {list(names)}, this data has "
+                                  f"{list(self.label_names)}")
+
+
+class IMDBDataModule(TextDataModule):
+    """The study's data: :class:`TextDataModule` under the name its checkpoints have always carried."""
+
+
+class SkippedRowsWarning(UserWarning):
+    """Rows of the user's data were skipped (``skip_bad_rows``); the message counts them per reason."""
+
+
+class EncodedCache:
+    """A complete cache folder, memory-mapped: encoded ids, labels and lengths per split, and what made them.
+
+    Mapped copy-on-write: processes on one machine share the file's pages, and nothing is ever written back.
+    """
+
+    META = "meta.json"
+
+    def __init__(self, meta: dict[str, Any], x: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> None:
+        self.words: tuple[str, ...] = tuple(meta["words"])
+        self.label_names: tuple[str, ...] = tuple(meta["label_names"])
+        self.rows: dict[str, int] = dict(meta["rows"])
+        self.skipped_rows: dict[str, int] = dict(meta["skipped_rows"])
+        self.x, self.y = x, y
+
+    @classmethod
+    def load(cls, path: Path, settings: dict[str, object]) -> EncodedCache | None:
+        """Map a cache folder, or return None if it is missing, incomplete, damaged or made with other settings."""
+        try:
+            meta = json.loads((path / cls.META).read_text(encoding="utf-8"))
+            if meta["settings"] != json.loads(json.dumps(settings)):
+                return None
+            num_words, maxlen = int(settings["num_words"]), int(settings["maxlen"])
+            classes = len(meta["label_names"])
+            if len(meta["words"]) > num_words or classes < 2 or "train" not in meta["rows"]:
+                return None
+            x, y = {}, {}
+            for split, count in meta["rows"].items():
+                x[split] = np.load(path / f"x_{split}.npy", mmap_mode="c", allow_pickle=False)
+                y[split] = np.load(path / f"y_{split}.npy", mmap_mode="c", allow_pickle=False)
+                if x[split].shape != (count, maxlen) or y[split].shape != (count,) or count == 0:
+                    return None
+                if x[split].dtype != np.int32 or x[split].min() < 0 or x[split].max() >= num_words:
+                    return None
+                if y[split].min() < 0 or y[split].max() >= classes:
+                    return None
+            return cls(meta, x, y)
+        except (OSError, ValueError, EOFError, KeyError, TypeError, AttributeError):
+            return None
+
+    def split(self, name: str, binary: bool, rows: np.ndarray | None = None) -> EncodedSplit:
+        """One split (or the given rows of it) as a dataset reading the mapped file."""
+        labels = torch.from_numpy(np.asarray(self.y[name]).astype(np.float32 if binary else np.int64))
+        return EncodedSplit(self.x[name], labels, rows)
+
+
+class EncodedSplit(Dataset):
+    """Rows of one encoded split, read from the memory-mapped cache batch by batch.
+
+    Items are ``(ids, label)``: int32 ids of shape ``(maxlen,)`` and a float32 label (0./1., for the sigmoid
+    head) or an int64 class index (more than two classes).
+
+    Args:
+        ids: ``(rows, maxlen)`` ids, typically memory-mapped.
+        labels: Label of every row of ``ids``.
+        rows: The rows of ``ids`` this dataset holds, in order; all of them when None.
+    """
+
+    def __init__(self, ids: np.ndarray, labels: torch.Tensor, rows: np.ndarray | None = None) -> None:
+        self.ids = ids
+        self.rows = np.arange(len(ids)) if rows is None else np.asarray(rows, dtype=np.int64)
+        self.targets = labels[torch.from_numpy(self.rows)]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(np.asarray(self.ids[self.rows[index]])), self.targets[index]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        # One gather from the mapped file per batch rather than one read per row.
+        ids = torch.from_numpy(np.asarray(self.ids[self.rows[indices]]))
+        return list(zip(ids, self.targets[indices], strict=True))
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All ``(ids, labels)`` of this split, copied into memory (for inspection and small splits)."""
+        return self[:]
+
+    def lengths(self) -> torch.Tensor:
+        """Ids per row, padding excluded (what the length-grouped batches sort by)."""
+        return self._per_row(lambda ids: (ids != PAD_ID).sum(1))
+
+    def words_seen(self) -> torch.Tensor:
+        """Words per row that the model sees (see :func:`words_seen`)."""
+        return self._per_row(words_seen)
+
+    def _per_row(self, function: Callable[[torch.Tensor], torch.Tensor], chunk_rows: int = 65_536) -> torch.Tensor:
+        # In chunks, so that a split larger than memory is never read whole.
+        return torch.cat([function(torch.from_numpy(np.asarray(self.ids[self.rows[start:start + chunk_rows]])))
+                          for start in range(0, len(self.rows), chunk_rows)])
+
+
+def words_seen(ids: torch.Tensor) -> torch.Tensor:
+    """Words per row of padded ids that the model sees: padding and the start id excluded."""
+    return (ids != PAD_ID).sum(1) - (ids == START_ID).sum(1)
+
+
+def word_count_percentiles(words: torch.Tensor) -> dict[str, int]:
+    """5th, 50th and 95th percentile of words per text."""
+    p5, median, p95 = torch.quantile(words.float(), torch.tensor([0.05, 0.5, 0.95])).round().int().tolist()
+    return {"p5": p5, "median": median, "p95": p95}
 
 
 def review_word_percentiles(ids: torch.Tensor) -> dict[str, int]:
     """5th, 50th and 95th percentile of the words per review the model sees (padding and start id excluded)."""
-    words = ((ids != PAD_ID).sum(1) - (ids == START_ID).sum(1)).float()
-    p5, median, p95 = torch.quantile(words, torch.tensor([0.05, 0.5, 0.95])).round().int().tolist()
-    return {"p5": p5, "median": median, "p95": p95}
+    return word_count_percentiles(words_seen(ids))
+
+
+def _describe_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count:,} {reason}" for reason, count in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _stateful_loader(*args: Any, **kwargs: Any) -> StatefulDataLoader:
@@ -234,7 +481,8 @@ def _stateful_loader(*args: Any, **kwargs: Any) -> StatefulDataLoader:
         return StatefulDataLoader(*args, **kwargs)
 
 
-def _check_settings(*, num_words: int, maxlen: int, batch_size: int, val_fraction: float, num_workers: int) -> None:
+def _check_settings(*, num_words: int, maxlen: int, batch_size: int, val_fraction: float, num_workers: int,
+                    max_text_bytes: int) -> None:
     """Refuse values that cannot work, before anything is read or written."""
     if num_words <= INDEX_FROM + 1:
         raise ValueError(f"num_words must be larger than {INDEX_FROM + 1} (ids 0-{INDEX_FROM} are reserved), "
@@ -247,32 +495,5 @@ def _check_settings(*, num_words: int, maxlen: int, batch_size: int, val_fractio
         raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
     if num_workers < 0:
         raise ValueError(f"num_workers must not be negative, got {num_workers}")
-
-
-def _tensor_dataset(x: np.ndarray, y: np.ndarray) -> TensorDataset:
-    # int32 ids are accepted by nn.Embedding and halve the memory of int64.
-    return TensorDataset(torch.from_numpy(x.astype(np.int32)), torch.from_numpy(y.astype(np.float32)))
-
-
-def load_cache(path: Path, settings: dict[str, object]) -> dict[str, np.ndarray] | None:
-    """Load an encoded cache, or return None if it is missing, corrupt or made with other settings."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
-        return None
-    try:
-        if json.loads(str(arrays["settings"])) != json.loads(json.dumps(settings)):
-            return None
-        num_words, maxlen = int(settings["num_words"]), int(settings["maxlen"])
-        for split in SPLITS:
-            x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-            if x.ndim != 2 or x.shape[1] != maxlen or len(x) != len(y) or len(x) == 0:
-                return None
-            if x.min() < 0 or x.max() >= num_words or not np.isin(y, (0, 1)).all():
-                return None
-        if len(arrays["words"]) > num_words:
-            return None
-    except (KeyError, ValueError, TypeError):
-        return None
-    return arrays
+    if max_text_bytes < 1:
+        raise ValueError(f"max_text_bytes must be at least 1, got {max_text_bytes}")

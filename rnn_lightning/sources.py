@@ -10,6 +10,8 @@ import functools
 import hashlib
 import json
 import os
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
@@ -25,6 +27,7 @@ SOURCE_ENV = "IMDB_SOURCE"
 OFFLINE_ENV = "IMDB_OFFLINE"
 SPLITS = ("train", "test")
 LABELS = {"neg": 0, "pos": 1}
+CLASS_NAMES = ("negative", "positive")  # class 0 and class 1, as predictions name them
 LOCAL_HINT = f"pass --data-source or set {SOURCE_ENV} to a local aclImdb_v1.tar.gz or extracted aclImdb/ folder"
 
 
@@ -46,22 +49,29 @@ def is_labeled_review(path: PurePosixPath) -> bool:
     return len(parts) == 4 and parts[1] in SPLITS and parts[2] in LABELS and parts[3].endswith(".txt")
 
 
-def read_split(root: Path, split: str) -> tuple[list[str], np.ndarray]:
-    """Read one split of an extracted ``aclImdb/`` folder, negatives then positives, files in name order.
+def iter_split(root: Path, split: str) -> Iterator[tuple[str, int]]:
+    """Stream one split of an extracted ``aclImdb/`` folder as ``(text, label)``, negatives then positives.
+
+    Files come in name order.
 
     Raises:
-        FileNotFoundError: If the folder lacks the official ``{split}/{neg,pos}`` layout.
+        FileNotFoundError: If the folder lacks the official ``{split}/{neg,pos}`` layout (before any row).
     """
-    texts, labels = [], []
-    for name, label in LABELS.items():
+    files = {}
+    for name in LABELS:
         folder = root / split / name
-        files = sorted(folder.glob("*.txt")) if folder.is_dir() else []
-        if not files:
+        files[name] = sorted(folder.glob("*.txt")) if folder.is_dir() else []
+        if not files[name]:
             raise FileNotFoundError(f"{root} is not an aclImdb folder: no reviews in {split}/{name}/")
-        for file in files:
-            texts.append(file.read_text(encoding="utf-8"))
-        labels += [label] * len(files)
-    return texts, np.asarray(labels, dtype=np.int8)
+    for name, label in LABELS.items():
+        for file in files[name]:
+            yield file.read_text(encoding="utf-8"), label
+
+
+def read_split(root: Path, split: str) -> tuple[list[str], np.ndarray]:
+    """One whole split of an extracted ``aclImdb/`` folder (see :func:`iter_split`), labels as small ints."""
+    rows = list(iter_split(root, split))
+    return [text for text, _ in rows], np.asarray([label for _, label in rows], dtype=np.int8)
 
 
 def short_digest(value: object) -> str:
@@ -70,16 +80,23 @@ def short_digest(value: object) -> str:
 
 
 class IMDBSource:
-    """One IMDB source, resolved to an extracted ``aclImdb/`` folder on demand.
+    """One IMDB source, resolved to an extracted ``aclImdb/`` folder on demand, read as labelled rows.
 
     Args:
         source: Archive URL, local ``.tar.gz`` or extracted ``aclImdb/`` folder.
         data_dir: Where downloads and extractions go.
     """
 
+    splits = SPLITS
+    label_names = CLASS_NAMES
+
     def __init__(self, source: str, data_dir: str | Path) -> None:
         self.source = str(source)
         self.data_dir = Path(data_dir)
+
+    def rows(self, split: str, skipped: Counter[str] | None = None) -> Iterator[tuple[str, int]]:
+        """Stream one split as ``(text, label)`` (0 negative, 1 positive); the official reviews have no bad rows."""
+        yield from iter_split(self.extracted_folder(), split)
 
     @functools.cached_property
     def identity(self) -> str:

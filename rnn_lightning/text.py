@@ -48,7 +48,11 @@ def rank_words(documents: Iterable[Sequence[str]]) -> list[str]:
     Returns:
         All distinct words, most frequent first.
     """
-    counts = Counter(word for doc in documents for word in doc)
+    return rank_counts(Counter(word for doc in documents for word in doc))
+
+
+def rank_counts(counts: Counter[str]) -> list[str]:
+    """Words of a frequency count, most frequent first, ties alphabetically (as :func:`rank_words`)."""
     return sorted(counts, key=lambda word: (-counts[word], word))
 
 

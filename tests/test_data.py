@@ -1,4 +1,5 @@
 import io
+import json
 import os
 import re
 import shutil
@@ -71,7 +72,7 @@ def test_cache_is_reused_not_rebuilt(tiny_datamodule, monkeypatch):
 
 
 def test_a_truncated_cache_is_rebuilt(tiny_datamodule):
-    cache = tiny_datamodule.cache_path()
+    cache = tiny_datamodule.cache_path() / "x_test.npy"
     cache.write_bytes(cache.read_bytes()[:1000])
     tiny_datamodule.prepare_data()
     fresh = IMDBDataModule(**{**tiny_datamodule.hparams})
@@ -324,31 +325,51 @@ def test_real_archive_has_25000_balanced_reviews_per_split(tmp_path):
     assert len(datamodule.encoder.words) == 10_000 - 4
 
 
-def _valid_arrays(tiny_datamodule) -> dict[str, np.ndarray]:
-    with np.load(tiny_datamodule.cache_path(), allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+def _damaged_copy(tiny_datamodule, tmp_path, damage) -> "Path":
+    """A copy of the tiny cache folder with one array (or its metadata) damaged."""
+    copy = tmp_path / "damaged"
+    shutil.copytree(tiny_datamodule.cache_path(), copy)
+    arrays = {path.stem: np.load(path) for path in copy.glob("*.npy")}
+    meta = json.loads((copy / "meta.json").read_text())
+    damage(arrays, meta)
+    for path in copy.glob("*.npy"):
+        path.unlink()
+    for name, array in arrays.items():
+        np.save(copy / f"{name}.npy", array)
+    (copy / "meta.json").write_text(json.dumps(meta))
+    return copy
 
 
 @pytest.mark.parametrize("damage", [
-    lambda a: a.update(x_train=a["x_train"][:, :-1]),  # another maxlen
-    lambda a: a.update(x_train=a["x_train"][0]),  # not a table
-    lambda a: a.update(y_train=a["y_train"][:-1]),  # a label missing
-    lambda a: a.update(x_test=a["x_test"][:0], y_test=a["y_test"][:0]),  # no reviews
-    lambda a: a.update(x_test=np.where(a["x_test"] == 5, 30, a["x_test"])),  # an id past num_words
-    lambda a: a.update(x_test=np.where(a["x_test"] == 5, -1, a["x_test"])),  # a negative id
-    lambda a: a.update(y_test=np.where(a["y_test"] == 1, 2, a["y_test"])),  # a label that is not 0 or 1
-    lambda a: a.update(words=np.asarray(["w"] * 31)),  # more words than num_words
-    lambda a: a.pop("y_test"),
+    lambda a, m: a.update(x_train=a["x_train"][:, :-1]),  # another maxlen
+    lambda a, m: a.update(x_train=a["x_train"][0]),  # not a table
+    lambda a, m: a.update(y_train=a["y_train"][:-1]),  # a label missing
+    lambda a, m: a.update(x_test=a["x_test"][:0], y_test=a["y_test"][:0]) or m["rows"].update(test=0),  # no reviews
+    lambda a, m: a.update(x_test=np.where(a["x_test"] == 5, 30, a["x_test"])),  # an id past num_words
+    lambda a, m: a.update(x_test=np.where(a["x_test"] == 5, -1, a["x_test"])),  # a negative id
+    lambda a, m: a.update(x_test=a["x_test"].astype(np.int64)),  # ids of another type
+    lambda a, m: a.update(y_test=np.where(a["y_test"] == 1, 2, a["y_test"])),  # a label past the classes
+    lambda a, m: a.update(y_test=np.where(a["y_test"] == 1, -1, a["y_test"])),  # a negative label
+    lambda a, m: m.update(words=["w"] * 31),  # more words than num_words
+    lambda a, m: m.update(label_names=["only"]),  # fewer than two classes
+    lambda a, m: m["rows"].pop("train"),  # no training split
+    lambda a, m: m["rows"].update(train=79),  # row count and arrays disagree
+    lambda a, m: m["settings"].update(maxlen=25),  # made with other settings
+    lambda a, m: a.pop("y_test"),
+    lambda a, m: m.pop("skipped_rows"),
 ])
 def test_a_cache_that_does_not_hold_what_its_settings_promise_is_rejected(tiny_datamodule, tmp_path, damage):
-    from rnn_lightning.data import load_cache
+    from rnn_lightning.data import EncodedCache
 
     settings = tiny_datamodule._cache_settings()
-    assert load_cache(tiny_datamodule.cache_path(), settings) is not None
-    arrays = _valid_arrays(tiny_datamodule)
-    damage(arrays)
-    np.savez(tmp_path / "damaged.npz", **arrays)
-    assert load_cache(tmp_path / "damaged.npz", settings) is None
+    assert EncodedCache.load(_damaged_copy(tiny_datamodule, tmp_path / "intact", lambda a, m: None), settings)
+    assert EncodedCache.load(_damaged_copy(tiny_datamodule, tmp_path, damage), settings) is None
+
+
+def test_the_cache_is_memory_mapped_not_read_into_memory(tiny_datamodule):
+    assert isinstance(tiny_datamodule.train_set.ids, np.memmap)
+    assert str(tiny_datamodule.train_set.ids.filename) == str(tiny_datamodule.cache_path() / "x_train.npy")
+    assert isinstance(tiny_datamodule.test_set.ids, np.memmap)
 
 
 def test_each_source_gets_its_own_extraction_reused_until_the_cache_is_gone(tiny_archive, tmp_path, monkeypatch):
@@ -361,7 +382,7 @@ def test_each_source_gets_its_own_extraction_reused_until_the_cache_is_gone(tiny
         datamodule.setup()
     assert (len(first.test_set), len(second.test_set)) == (80, 10)
     assert len(list(data_dir.glob("extracted-*/aclImdb"))) == 2
-    first.cache_path().unlink()
+    shutil.rmtree(first.cache_path())
     monkeypatch.setattr("rnn_lightning.sources.safe_extract", lambda *a, **k: pytest.fail("extracted again"))
     IMDBDataModule(source=str(tiny_archive), data_dir=str(data_dir), num_words=30, maxlen=24).prepare_data()
 

@@ -3,6 +3,7 @@
 import hashlib
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,8 +100,8 @@ def test_datamodule_downloads_once_then_works_offline(server, tmp_path, monkeypa
     first = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
     first.prepare_data()
     monkeypatch.setenv(OFFLINE_ENV, "1")
-    for path in tmp_path.glob("imdb-encoded-*.npz"):
-        path.unlink()  # force a rebuild: it must come from the downloaded archive, not the network
+    for path in tmp_path.glob("imdb-encoded-*"):
+        shutil.rmtree(path)  # force a rebuild: it must come from the downloaded archive, not the network
     second = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
     second.prepare_data()
     second.setup()
@@ -142,7 +143,8 @@ def test_two_processes_preparing_at_once_download_and_extract_once(server, tmp_p
 # ---------------------------------------------------------------------------------------------------- cache
 def test_a_corrupt_cache_is_rebuilt_and_a_tokenizer_change_rebuilds(tiny_datamodule, monkeypatch):
     cache = tiny_datamodule.cache_path()
-    cache.write_bytes(os.urandom(cache.stat().st_size))
+    for damaged in (cache / "x_train.npy", cache / "meta.json"):
+        damaged.write_bytes(os.urandom(damaged.stat().st_size))
     tiny_datamodule.prepare_data()
     IMDBDataModule(**tiny_datamodule.hparams).setup()  # loads: the cache was rebuilt
     monkeypatch.setattr("rnn_lightning.data.TOKENIZER_VERSION", 99)

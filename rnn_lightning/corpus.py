@@ -1,0 +1,413 @@
+"""Users' own labelled texts: CSV, TSV, JSON Lines, Parquet, or a folder per label.
+
+A :class:`CorpusSource` finds the splits of a collection (one file, a folder of ``train``/``dev``/``test``
+files, or label folders), tells the text and label columns apart, and streams ``(text, class index)``
+rows one at a time, so that a collection larger than memory is never read whole. A row that cannot be used
+(a missing or unknown label, an empty text, a wrong number of fields, bytes that are not UTF-8, a field
+past the size limit) raises :class:`BadRowError` naming its file and line, or, with ``skip_bad_rows``, is
+skipped and counted per reason. Encoding and caching are :mod:`rnn_lightning.data`'s job.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnn_lightning.download import file_digest
+from rnn_lightning.sources import short_digest
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+# File or folder names that mark a split, in the order they are looked for.
+SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation", "dev"), "test": ("test",)}
+TEXT_NAMES = ("text", "sentence", "content", "review", "document", "body")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target")
+CLASS_NAMES_FILE = "classes.txt"
+DEFAULT_MAX_TEXT_BYTES = 1_000_000
+# Bad-row reasons, as counted with skip_bad_rows and named in errors.
+MISSING_LABEL, UNKNOWN_LABEL, EMPTY_TEXT, FIELD_COUNT, NOT_UTF8, TOO_LONG, NOT_JSON = (
+    "missing label", "unknown label", "empty text", "wrong number of fields", "not valid UTF-8",
+    "field past the size limit", "not a JSON object")
+
+_HEADER_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+_CSV_FIELD_LIMIT = 2**31 - 1  # our own byte limit is checked per field; csv's would stop the whole file
+
+
+class BadRowError(ValueError):
+    """A row that cannot be used; the message names the file and line (or row) and the reason."""
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One raw row: where it is, and its text and label, or the reason it cannot be used."""
+
+    where: str
+    text: str | None = None
+    label: str | None = None
+    problem: str | None = None  # one of the reasons above, counted as such
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the user's files.
+
+    Attributes:
+        text_column: Column (name, or 0-based index) of the text; None detects it.
+        label_column: Column (name, or 0-based index) of the label; None detects it.
+        header: Whether delimited files start with a header row; None detects it.
+        max_text_bytes: A text longer than this (UTF-8 bytes) is a bad row.
+    """
+
+    text_column: str | None = None
+    label_column: str | None = None
+    header: bool | None = None
+    max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES
+
+
+def is_corpus(source: str | Path) -> bool:
+    """Whether ``source`` is one of the user's own collections rather than an IMDB archive, URL or folder."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path.suffix.lower() in FORMATS
+    return path.is_dir() and not ((path / "train" / "neg").is_dir() and (path / "train" / "pos").is_dir())
+
+
+def find_splits(source: Path, val_source: Path | None = None, test_source: Path | None = None) -> dict[str, Path]:
+    """The file or folder of each split: ``train`` always, ``val`` and ``test`` when the collection has them.
+
+    A file is the training split. A folder holding ``train.*``/``dev.*``/``test.*`` files (or ``train/``,
+    ``test/``... folders of label folders) gives its splits by name; any other folder is one collection of
+    label folders. ``val_source``/``test_source`` name those splits explicitly.
+
+    Raises:
+        FileNotFoundError: If a path does not exist or a folder holds no training data.
+    """
+    for path in (source, val_source, test_source):
+        if path is not None and not path.exists():
+            raise FileNotFoundError(f"{path} does not exist")
+    splits: dict[str, Path] = {}
+    if source.is_file():
+        splits["train"] = source
+    else:
+        for split, names in SPLIT_NAMES.items():
+            for candidate in sorted(source.iterdir()):
+                stem = candidate.stem.lower() if candidate.is_file() else candidate.name.lower()
+                usable = candidate.suffix.lower() in FORMATS if candidate.is_file() else candidate.is_dir()
+                if stem in names and usable:
+                    splits[split] = candidate
+                    break
+        if "train" not in splits:
+            if splits:
+                raise FileNotFoundError(f"{source} has {sorted(splits)} split(s) but no training split (train.*)")
+            splits["train"] = source  # one collection of label folders
+    if val_source is not None:
+        splits["val"] = val_source
+    if test_source is not None:
+        splits["test"] = test_source
+    return splits
+
+
+class CorpusSource:
+    """A labelled text collection of the user's, streamed as ``(text, class index)`` rows.
+
+    Args:
+        source: A file (the training split), or a folder of split files or label folders.
+        val_source: Validation split, if not found in ``source``.
+        test_source: Test split, if not found in ``source``.
+        labels: Class names in class order. Data labels may be these names or their indices (``0``...). None
+            takes them from ``classes.txt`` beside the data, else from the training labels (sorted,
+            numerically when they are all integers).
+        options: Columns, header and size limit.
+        skip_bad_rows: Skip and count bad rows instead of raising.
+    """
+
+    def __init__(self, source: str | Path, val_source: str | Path | None = None,
+                 test_source: str | Path | None = None, labels: Sequence[str] | None = None,
+                 options: ReadOptions | None = None, skip_bad_rows: bool = False) -> None:
+        self.source = Path(source).expanduser()
+        self.splits = find_splits(self.source, _optional_path(val_source), _optional_path(test_source))
+        self.options = options or ReadOptions()
+        self.skip_bad_rows = skip_bad_rows
+        self._given_labels = tuple(labels) if labels else None
+        if self._given_labels is not None and len(set(self._given_labels)) != len(self._given_labels):
+            raise ValueError(f"labels must be distinct, got {list(self._given_labels)}")
+
+    @functools.cached_property
+    def identity(self) -> dict[str, object]:
+        """What the rows depend on: each split's content (files hashed; label folders by name, size, mtime)."""
+        return {split: _content_key(path) for split, path in self.splits.items()}
+
+    @functools.cached_property
+    def label_names(self) -> tuple[str, ...]:
+        """Class names in class order (see the class's ``labels`` argument).
+
+        Raises:
+            ValueError: If fewer than two classes are found.
+        """
+        names = self._given_labels or _class_names_file(self.splits["train"])
+        if names is None:
+            found = {record.label for record in _records(self.splits["train"], self.options)
+                     if record.problem is None and record.label}
+            names = tuple(sorted(found, key=lambda label: (0, int(label), "") if _is_int(label) else (1, 0, label)))
+        if len(names) < 2:
+            raise ValueError(f"{self.splits['train']} has {len(names)} class(es) {list(names)}: at least 2 are needed")
+        return names
+
+    def rows(self, split: str, skipped: Counter[str] | None = None) -> Iterator[tuple[str, int]]:
+        """Stream the usable rows of one split as ``(text, class index)``.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"`` (one of :attr:`splits`).
+            skipped: With ``skip_bad_rows``, counts the skipped rows per reason.
+
+        Raises:
+            BadRowError: Without ``skip_bad_rows``, at the first bad row.
+        """
+        index = {name: i for i, name in enumerate(self.label_names)}
+        index.update({str(i): i for i in range(len(self.label_names))})
+        for record in _records(self.splits[split], self.options):
+            problem, detail = record.problem, record.detail
+            if problem is None and record.label not in index:
+                problem, detail = UNKNOWN_LABEL, f" {record.label!r} (classes: {', '.join(self.label_names)})"
+            if problem is None:
+                yield record.text, index[record.label]
+                continue
+            if not self.skip_bad_rows:
+                raise BadRowError(f"{record.where}: {problem}{detail} (pass --skip-bad-rows to skip such rows)")
+            if skipped is not None:
+                skipped[problem] += 1
+
+
+def _optional_path(path: str | Path | None) -> Path | None:
+    return Path(path).expanduser() if path else None
+
+
+def _is_int(value: str) -> bool:
+    return value.lstrip("-").isdigit()
+
+
+def _content_key(path: Path) -> str:
+    if path.is_file():
+        return f"sha256:{file_digest(path)}"
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    listing = [(str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return f"listing:{short_digest(listing)}"
+
+
+def _class_names_file(train: Path) -> tuple[str, ...] | None:
+    """Names from a ``classes.txt`` beside the data (one per line, in class order), as AG News ships them."""
+    folder = train if train.is_dir() else train.parent
+    names_file = folder / CLASS_NAMES_FILE
+    if not names_file.is_file():
+        return None
+    return tuple(line.strip() for line in names_file.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+# ---------------------------------------------------------------------------------------------- readers
+def _records(path: Path, options: ReadOptions) -> Iterator[_Record]:
+    """Raw rows of one split, whatever its format."""
+    if path.is_dir():
+        yield from _folder_records(path, options)
+        return
+    kind = FORMATS.get(path.suffix.lower())
+    if kind in ("csv", "tsv"):
+        yield from _delimited_records(path, options, "\t" if kind == "tsv" else ",")
+    elif kind == "jsonl":
+        yield from _json_lines_records(path, options)
+    elif kind == "parquet":
+        yield from _parquet_records(path, options)
+    else:
+        raise ValueError(f"{path}: unknown format (use one of {', '.join(sorted(FORMATS))}, or a folder per label)")
+
+
+def _checked(where: str, text: str | None, label: str | None, max_bytes: int) -> _Record:
+    """A record with the problems every format shares: missing label, empty, too long, not UTF-8."""
+    if label is None or not label.strip():
+        return _Record(where, problem=MISSING_LABEL)
+    if text is None or not text.strip():
+        return _Record(where, problem=EMPTY_TEXT)
+    try:
+        size = len(text.encode("utf-8"))  # undecodable bytes were kept as lone surrogates, which refuse to encode
+        label.encode("utf-8")
+    except UnicodeEncodeError:
+        return _Record(where, problem=NOT_UTF8)
+    if size > max_bytes:
+        return _Record(where, problem=TOO_LONG, detail=f" ({size:,} bytes > {max_bytes:,})")
+    return _Record(where, text, label.strip())
+
+
+def _delimited_records(path: Path, options: ReadOptions, delimiter: str) -> Iterator[_Record]:
+    previous_limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
+    try:
+        # surrogateescape keeps undecodable bytes, so one bad line is reported rather than ending the file.
+        with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            # TSV as GLUE writes it: no quoting, so a quote character is just text.
+            quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+            reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+            first = next(reader, None)
+            if first is None:
+                return
+            header = options.header if options.header is not None else _looks_like_header(first, options)
+            text_at, label_at = _columns(path, first if header else None, first, options)
+            width = len(first)
+
+            def record(fields: list[str], line: int) -> _Record | None:
+                if not fields:
+                    return None  # a blank line holds no row (csv reports it as an empty list)
+                where = f"{path}, line {line}"
+                if len(fields) != width:
+                    return _Record(where, problem=FIELD_COUNT, detail=f" ({len(fields)}, expected {width})")
+                return _checked(where, fields[text_at], fields[label_at], options.max_text_bytes)
+
+            if not header and (first_record := record(first, 1)) is not None:
+                yield first_record
+            next_line = reader.line_num + 1  # a quoted field may span lines: a row starts after the previous one
+            for fields in reader:
+                line, next_line = next_line, reader.line_num + 1
+                if (row := record(fields, line)) is not None:
+                    yield row
+    finally:
+        csv.field_size_limit(previous_limit)
+
+
+def _looks_like_header(first: list[str], options: ReadOptions) -> bool:
+    """A first row of short identifiers, one of them a known or given column name, is a header."""
+    if not all(_HEADER_FIELD.match(field.strip()) for field in first):
+        return False
+    names = {*TEXT_NAMES, *LABEL_NAMES, *(str(c).lower() for c in (options.text_column, options.label_column) if c)}
+    return any(field.strip().lower() in names for field in first)
+
+
+def _columns(path: Path, header: list[str] | None, first: list[str], options: ReadOptions) -> tuple[int, int]:
+    """Positions of the text and label columns, given or detected.
+
+    Raises:
+        ValueError: If a named column is missing, or the columns cannot be told apart without names.
+    """
+    names = [field.strip().lower() for field in header] if header else None
+
+    def position(given: str | None, candidates: Sequence[str], what: str) -> int | None:
+        if given is not None and str(given).isdigit():
+            if int(given) >= len(first):
+                raise ValueError(f"{path}: --{what}-column {given} is past the {len(first)} column(s)")
+            return int(given)
+        if given is not None:
+            if names is None:
+                raise ValueError(f"{path}: --{what}-column {given!r} names a column, but the file has no header "
+                                 "(give a 0-based index, or --header)")
+            if str(given).lower() not in names:
+                raise ValueError(f"{path}: no column {given!r} (columns: {', '.join(header)})")
+            return names.index(str(given).lower())
+        if names is not None:
+            found = [names.index(name) for name in candidates if name in names]
+            if not found:
+                raise ValueError(f"{path}: no {what} column among {', '.join(header)}: pass --{what}-column")
+            return found[0]
+        return None
+
+    text_at = position(options.text_column, TEXT_NAMES, "text")
+    label_at = position(options.label_column, LABEL_NAMES, "label")
+    if text_at is None or label_at is None:
+        if len(first) != 2:
+            raise ValueError(f"{path}: {len(first)} columns and no header: pass --text-column and --label-column")
+        # Two unnamed columns: the text is the longer field of the first row, the label the other.
+        longer = int(len(first[1]) > len(first[0]))
+        text_at = longer if text_at is None else text_at
+        label_at = 1 - text_at if label_at is None else label_at
+    if text_at == label_at:
+        raise ValueError(f"{path}: the text and the label cannot be the same column ({text_at})")
+    return text_at, label_at
+
+
+def _json_lines_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            where = f"{path}, line {number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield _Record(where, problem=NOT_UTF8)
+                continue
+            if not line.strip():
+                continue  # a blank line holds no row
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if not isinstance(row, dict):
+                yield _Record(where, problem=NOT_JSON)
+                continue
+            text_key = _json_key(row, options.text_column, TEXT_NAMES)
+            label_key = _json_key(row, options.label_column, LABEL_NAMES)
+            text, label = row.get(text_key), row.get(label_key)
+            yield _checked(where, text if isinstance(text, str) else None, _label_string(label),
+                           options.max_text_bytes)
+
+
+def _json_key(row: dict[str, object], given: str | None, candidates: Sequence[str]) -> str | None:
+    if given is not None:
+        return str(given)
+    return next((key for key in candidates if key in row), None)
+
+
+def _label_string(value: object) -> str | None:
+    """A label as text: strings as they are, integers in decimal; anything else is missing."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return value if isinstance(value, str) else None
+
+
+def _parquet_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as error:  # an optional extra: say how to get it
+        raise ValueError(f"{path}: reading Parquet needs pyarrow (pip install 'rnn-lightning[parquet]')") from error
+    parquet = pq.ParquetFile(path)
+    columns = parquet.schema_arrow.names
+    lowered = [name.lower() for name in columns]
+
+    def column(given: str | None, candidates: Sequence[str], what: str) -> str:
+        if given is not None and str(given).isdigit() and int(given) < len(columns):
+            return columns[int(given)]
+        wanted = [str(given).lower()] if given is not None else list(candidates)
+        for name in wanted:
+            if name in lowered:
+                return columns[lowered.index(name)]
+        raise ValueError(f"{path}: no {what} column among {', '.join(columns)}: pass --{what}-column")
+
+    text_column = column(options.text_column, TEXT_NAMES, "text")
+    label_column = column(options.label_column, LABEL_NAMES, "label")
+    number = 0
+    for batch in parquet.iter_batches(batch_size=8192, columns=[text_column, label_column]):
+        for text, label in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+            number += 1
+            yield _checked(f"{path}, row {number}", text if isinstance(text, str) else None, _label_string(label),
+                           options.max_text_bytes)
+
+
+def _folder_records(root: Path, options: ReadOptions) -> Iterator[_Record]:
+    """One text per file in a folder per label (``root/<label>/<anything>``), labels and files in name order."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir())
+    if not folders:
+        raise FileNotFoundError(f"{root} has no label folders (expected {root}/<label>/<text files>)")
+    for folder in folders:
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            where = str(file)
+            if file.stat().st_size > options.max_text_bytes:
+                yield _Record(where, problem=TOO_LONG,
+                              detail=f" ({file.stat().st_size:,} bytes > {options.max_text_bytes:,})")
+                continue
+            try:
+                text = file.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                yield _Record(where, problem=NOT_UTF8)
+                continue
+            yield _checked(where, text, folder.name, options.max_text_bytes)
