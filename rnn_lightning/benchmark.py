@@ -88,7 +88,7 @@ def bare_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmu
     device = _device(config)
     module = _module(config, datamodule.hparams.num_words).to(device)
     optimizer = module.configure_optimizers()
-    accuracy = module.train_acc  # the same training accuracy the Lightning step keeps, as Keras reports it
+    metrics = module.train_metrics  # the same training accuracy the Lightning step keeps, as Keras reports it
     autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(config.precision)
     start = None
     for index, (ids, labels) in enumerate(_timed_loader(datamodule, steps + warmup)):
@@ -99,7 +99,7 @@ def bare_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmu
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = module(ids)
             loss = module.loss(logits, labels)
-        accuracy(torch.sigmoid(logits), labels.int())
+        metrics(torch.sigmoid(logits), labels.int())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

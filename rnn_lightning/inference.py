@@ -11,31 +11,40 @@ import numpy as np
 import torch
 
 from rnn_lightning.checkpoints import CheckpointError, read_checkpoint
-from rnn_lightning.data import ENCODER_STATE_KEY, REVIEW_WORDS_STATE_KEY, IMDBDataModule
+from rnn_lightning.data import (
+    ENCODER_STATE_KEY,
+    LABEL_NAMES_STATE_KEY,
+    REVIEW_WORDS_STATE_KEY,
+    IMDBDataModule,
+    TextDataModule,
+)
 from rnn_lightning.denormals import denormals_flushed
-from rnn_lightning.module import ENCODER_KEY, SentimentClassifier
+from rnn_lightning.module import ENCODER_KEY, LABEL_NAMES_KEY, SentimentClassifier
+from rnn_lightning.sources import CLASS_NAMES
 from rnn_lightning.text import TextEncoder, pad_sequences, tokenize
 
-__all__ = ["LABELS", "CheckpointError", "classify", "iter_probabilities", "load_model", "predict",
-           "read_review_words", "word_influence"]
+__all__ = ["LABELS", "CheckpointError", "classify", "iter_probabilities", "load_model", "most_likely", "predict",
+           "predict_proba", "read_review_words", "word_influence"]
 
-LABELS = ("negative", "positive")  # class 0 and class 1 of the sigmoid head
+LABELS = CLASS_NAMES  # IMDB's class 0 and class 1, the names of a two-class model saved without names
+# Where Lightning saves a DataModule's state: under its class name, today's first.
+_DATAMODULE_KEYS = (TextDataModule.__qualname__, IMDBDataModule.__qualname__)
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SentimentClassifier:
-    """Load a classifier and its vocabulary from one ``.ckpt`` file, ready for prediction.
+    """Load a classifier, its vocabulary and its class names from one ``.ckpt`` file, ready for prediction.
 
     The file is read with ``torch.load(weights_only=True)``, so it can hold tensors and plain Python
-    values only: loading never runs code from the file. The vocabulary is the one the model saved, or
-    else the one :class:`~rnn_lightning.data.IMDBDataModule` saved beside it.
+    values only: loading never runs code from the file. The vocabulary and class names are the ones the
+    model saved, or else the ones :class:`~rnn_lightning.data.TextDataModule` saved beside them.
 
     Args:
         path: A checkpoint written by ``scripts/fit.py`` (or any Trainer fitting :class:`SentimentClassifier`
-            on :class:`~rnn_lightning.data.IMDBDataModule`).
+            on :class:`~rnn_lightning.data.TextDataModule`).
         map_location: Device to load the weights onto.
 
     Returns:
-        The classifier in eval mode, with its text encoder restored.
+        The classifier in eval mode, with its text encoder and class names restored.
 
     Raises:
         CheckpointError: With a one-line reason, for a missing file, a file that is not a checkpoint, or a
@@ -43,42 +52,51 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Se
     """
     checkpoint = read_checkpoint(path, map_location)
     hparams = dict(checkpoint["hyper_parameters"])
-    expected = set(inspect.signature(SentimentClassifier.__init__).parameters) - {"self", "encoder"}
+    expected = set(inspect.signature(SentimentClassifier.__init__).parameters) - {"self", "encoder", "label_names"}
     if "_instantiator" in hparams:
         raise CheckpointError(f"{path} names a callable to build the model (_instantiator): refused, no code is run")
     if not set(hparams) <= expected:
         raise CheckpointError(f"{path} is a checkpoint of another model (hyperparameters {sorted(hparams)})")
-    if ENCODER_KEY in checkpoint:
-        encoder_state = checkpoint[ENCODER_KEY]
-    else:  # trained without handing the model a vocabulary: the DataModule's state carries it
-        encoder_state = checkpoint.get(IMDBDataModule.__qualname__, {}).get(ENCODER_STATE_KEY)
+    data_state = _datamodule_state(checkpoint)
+    # The model's own copy when it was handed one, else the DataModule's saved beside it.
+    encoder_state = checkpoint.get(ENCODER_KEY, data_state.get(ENCODER_STATE_KEY))
     if encoder_state is None:
-        raise CheckpointError(f"{path} holds no vocabulary: it was not trained on IMDBDataModule")
+        raise CheckpointError(f"{path} holds no vocabulary: it was not trained on a TextDataModule")
+    names = checkpoint.get(LABEL_NAMES_KEY, data_state.get(LABEL_NAMES_STATE_KEY))
+    if names is None and hparams.get("num_classes", 2) == 2:
+        names = LABELS  # trained before class names were saved: on IMDB
     try:
-        model = SentimentClassifier(**hparams, encoder=TextEncoder.from_dict(encoder_state))
+        model = SentimentClassifier(**hparams, encoder=TextEncoder.from_dict(encoder_state), label_names=names)
         model.load_state_dict(checkpoint["state_dict"])
     except (RuntimeError, ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{path} does not fit this model: {str(error).splitlines()[0]}") from error
     return model.to(map_location).eval()
 
 
+def _datamodule_state(checkpoint: dict[str, object]) -> dict[str, object]:
+    for key in _DATAMODULE_KEYS:
+        if isinstance(checkpoint.get(key), dict):
+            return checkpoint[key]
+    return {}
+
+
 def iter_probabilities(model: SentimentClassifier, texts: Iterable[str], batch_size: int = 256,
-                       ) -> Iterator[list[float]]:
-    """Probability that each review is positive, one batch at a time: the one prediction path.
+                       ) -> Iterator[list[list[float]]]:
+    """The probability of every class for each text, one batch at a time: the one prediction path.
 
     Texts are encoded batch by batch, so memory stays flat however many there are. Subnormal floats are
     flushed on the calling thread while a batch runs (its previous setting is restored after).
 
     Args:
         model: A classifier with its text encoder, e.g. from :func:`load_model`, on any device.
-        texts: Raw reviews; those longer than the training length keep their last words, as in training.
-        batch_size: Reviews per forward pass.
+        texts: Raw texts; those longer than the training length keep their last words, as in training.
+        batch_size: Texts per forward pass.
 
     Yields:
-        The probabilities of one batch, in order.
+        For each text of one batch, in order, its class probabilities in class order (they sum to 1).
 
     Raises:
-        ValueError: If a review has no words (the message gives its position), the model has no vocabulary,
+        ValueError: If a text has no words (the message gives its position), the model has no vocabulary,
             or ``batch_size`` is not positive.
     """
     if model.encoder is None:
@@ -88,24 +106,36 @@ def iter_probabilities(model: SentimentClassifier, texts: Iterable[str], batch_s
     texts = iter(texts)
     position = 0
     while batch := list(islice(texts, batch_size)):
-        yield _probabilities(model, model.encoder.encode(batch, first_position=position))
+        yield _probabilities(model, model.encoder.encode(batch, first_position=position)).tolist()
         position += len(batch)
 
 
-def _probabilities(model: SentimentClassifier, ids: np.ndarray) -> list[float]:
-    """p(positive) for a batch of padded ids, in eval mode, with subnormals flushed on this thread meanwhile."""
+def _probabilities(model: SentimentClassifier, ids: np.ndarray) -> torch.Tensor:
+    """``(texts, classes)`` probabilities for padded ids, in eval mode, with subnormals flushed meanwhile."""
     was_training = model.training
     model.eval()
     try:
         with denormals_flushed(), torch.inference_mode():
-            return model.predict_step(torch.from_numpy(ids).to(model.device), 0).tolist()
+            return model.probabilities(model(torch.from_numpy(ids).to(model.device))).float().cpu()
     finally:
         model.train(was_training)
 
 
+def predict_proba(model: SentimentClassifier, texts: Sequence[str], batch_size: int = 256) -> list[list[float]]:
+    """The probability of every class (in the order of ``model.class_names``) for each text, in order."""
+    return [row for batch in iter_probabilities(model, texts, batch_size) for row in batch]
+
+
 def predict(model: SentimentClassifier, texts: Sequence[str], batch_size: int = 256) -> list[float]:
-    """Probability that each review is positive, in order (see :func:`iter_probabilities`)."""
-    return [p for batch in iter_probabilities(model, texts, batch_size) for p in batch]
+    """Probability that each review is positive (class 1), in order: the study's two-class question.
+
+    Raises:
+        ValueError: For a model of more than two classes (use :func:`predict_proba` or :func:`classify`).
+    """
+    if not model.binary:
+        raise ValueError(f"predict() answers p(class 1) of a two-class model; this one has "
+                         f"{model.hparams.num_classes} classes: use predict_proba() or classify()")
+    return [row[1] for row in predict_proba(model, texts, batch_size)]
 
 
 def read_review_words(path: str | Path) -> dict[str, int] | None:
@@ -116,8 +146,7 @@ def read_review_words(path: str | Path) -> dict[str, int] | None:
     Raises:
         CheckpointError: If the file is not a loadable checkpoint.
     """
-    state = read_checkpoint(path).get(IMDBDataModule.__qualname__, {})
-    words = state.get(REVIEW_WORDS_STATE_KEY)
+    words = _datamodule_state(read_checkpoint(path)).get(REVIEW_WORDS_STATE_KEY)
     return dict(words) if isinstance(words, dict) and {"p5", "median", "p95"} <= words.keys() else None
 
 
@@ -137,12 +166,13 @@ def classify(model: SentimentClassifier, texts: Sequence[str], review_words: dic
         ``short`` (True, False, or None when the training lengths are unknown), with a ``note`` when short.
     """
     results = []
-    probabilities = (p for batch in iter_probabilities(model, texts, batch_size) for p in batch)
-    for text, positive in zip(texts, probabilities, strict=True):
+    names = model.class_names
+    probabilities = (row for batch in iter_probabilities(model, texts, batch_size) for row in batch)
+    for text, row in zip(texts, probabilities, strict=True):
         words = len(tokenize(text))
         result: dict[str, object] = {
-            "label": LABELS[int(positive >= 0.5)],
-            "probabilities": {LABELS[0]: 1.0 - positive, LABELS[1]: positive},
+            "label": names[most_likely(row)],
+            "probabilities": dict(zip(names, row, strict=True)),
             "words": words,
             "short": None if review_words is None else words < review_words["p5"],
         }
@@ -150,6 +180,13 @@ def classify(model: SentimentClassifier, texts: Sequence[str], review_words: dic
             result["note"] = _short_text_note(words, review_words, model)
         results.append(result)
     return results
+
+
+def most_likely(probabilities: Sequence[float]) -> int:
+    """The predicted class; with two classes, class 1 from p >= 0.5 on (ties go to it, as in training's accuracy)."""
+    if len(probabilities) == 2:
+        return int(probabilities[1] >= 0.5)
+    return max(range(len(probabilities)), key=probabilities.__getitem__)
 
 
 def _short_text_note(words: int, review_words: dict[str, int], model: SentimentClassifier) -> str:
@@ -162,14 +199,15 @@ def _short_text_note(words: int, review_words: dict[str, int], model: SentimentC
 
 
 def word_influence(model: SentimentClassifier, text: str, batch_size: int = 256) -> list[tuple[str, float]]:
-    """How much each word pushed the verdict: p(positive) with the text minus p(positive) without that word.
+    """How much each word pushed the verdict, by occlusion: p(class) with the text minus p(class) without the word.
 
-    Occlusion, one forward pass per word, batched. Only the words the model sees are scored (all of them up
-    to ``maxlen`` words; beyond, the last ``maxlen``, the start id being cut as in training); earlier words
-    of a longer text get 0.
+    The class is "positive" (class 1) for a two-class model, else the class predicted for the whole text. One
+    forward pass per word, batched. Only the words the model sees are scored (all of them up to ``maxlen``
+    words; beyond, the last ``maxlen``, the start id being cut as in training); earlier words of a longer
+    text get 0.
 
     Returns:
-        ``(word, change)`` for every word of the text, in order; a positive change pushed towards "positive".
+        ``(word, change)`` for every word of the text, in order; a positive change pushed towards the class.
     """
     words = tokenize(text)
     if not words:
@@ -179,7 +217,9 @@ def word_influence(model: SentimentClassifier, text: str, batch_size: int = 256)
     # The text itself, then the text without each word in turn (a one-word text becomes the start id alone).
     variants = [encoder.encode_tokens(words, lookup)] + [
         encoder.encode_tokens(words[:i] + words[i + 1:], lookup) for i in range(seen_from, len(words))]
-    probabilities = [p for start in range(0, len(variants), batch_size)
-                     for p in _probabilities(model, pad_sequences(variants[start:start + batch_size], encoder.maxlen))]
-    full, without = probabilities[0], probabilities[1:]
+    probabilities = torch.cat([_probabilities(model, pad_sequences(variants[start:start + batch_size],
+                                                                   encoder.maxlen))
+                               for start in range(0, len(variants), batch_size)])
+    explained = 1 if model.binary else int(probabilities[0].argmax())
+    full, without = probabilities[0, explained].item(), probabilities[1:, explained].tolist()
     return list(zip(words, [0.0] * seen_from + [full - p for p in without], strict=True))

@@ -13,7 +13,9 @@ CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.
 
 
 class SentimentRNN(nn.Module):
-    """Embedding(num_words, embed_dim) -> ``num_layers`` stacked recurrent layers -> Linear(hidden_size, 1).
+    """Embedding(num_words, embed_dim) -> ``num_layers`` stacked recurrent layers -> Linear(hidden_size, outputs).
+
+    Two classes get the study's single logit (a sigmoid head); more get one logit per class (a softmax head).
 
     The last layer's state at the final time step feeds the head, like Keras's last ``SimpleRNN`` without
     ``return_sequences``. Padding sits in front, so the final step is always the review's last word.
@@ -31,6 +33,7 @@ class SentimentRNN(nn.Module):
             the RNN through it (the study does not). Batches are trimmed to their longest review too.
         fast_cpu_path: Use :func:`tanh_rnn_stack` for ``cell="rnn"`` on CPU (same function, same parameters,
             about twice as fast as ``nn.RNN`` there); False runs ``nn.RNN``, to compare. On GPU cuDNN always runs.
+        num_classes: Classes to tell apart: 2 (one logit, the study's) or more (one logit each).
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class SentimentRNN(nn.Module):
         single_bias: bool = True,
         mask_padding: bool = False,
         fast_cpu_path: bool = True,
+        num_classes: int = 2,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -51,13 +55,15 @@ class SentimentRNN(nn.Module):
                             ("num_layers", num_layers)):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.cell = cell
         self.single_bias = single_bias and cell != "gru"
         self.mask_padding = mask_padding
         self.fast_cpu_path = fast_cpu_path
         self.embedding = nn.Embedding(num_words, embed_dim)
         self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, 1)
+        self.head = nn.Linear(hidden_size, 1 if num_classes == 2 else num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -82,7 +88,7 @@ class SentimentRNN(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        """Map a ``(batch, time)`` tensor of ids to ``(batch,)`` logits of "positive"."""
+        """Map a ``(batch, time)`` tensor of ids to ``(batch,)`` logits of class 1, or ``(batch, classes)`` logits."""
         mask = None
         if self.mask_padding:
             present = ids != PAD_ID
@@ -96,7 +102,8 @@ class SentimentRNN(nn.Module):
             last = self._last_state_packed(self.embedding(ids), mask)
         else:
             last = self.rnn(self.embedding(ids))[0][:, -1]
-        return self.head(last).squeeze(-1)
+        logits = self.head(last)
+        return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
 
     def _last_state_packed(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Top layer's state after each review's last word, the padding skipped (cuDNN-friendly packing)."""

@@ -20,7 +20,8 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from rnn_lightning.callbacks import EpochTimer, FiniteGuard, SigtermCheckpoint
 from rnn_lightning.checkpoints import LAST, AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
-from rnn_lightning.data import IMDBDataModule
+from rnn_lightning.confusion import Confusion
+from rnn_lightning.data import TextDataModule
 from rnn_lightning.module import VAL_ACC, SentimentClassifier
 from rnn_lightning.summary import KerasSummary
 
@@ -40,6 +41,7 @@ class FitResult:
     best_val_acc: float | None
     last_checkpoint: str | None
     test_metrics: dict[str, float] = field(default_factory=dict)
+    confusion: Confusion | None = None  # of the test split, also saved as the run's test_confusion.json
 
 
 def resolve_resume(ckpt_path: str | None, logdir: str | Path) -> tuple[Path | None, int | None]:
@@ -64,7 +66,7 @@ def resolve_resume(ckpt_path: str | None, logdir: str | Path) -> tuple[Path | No
 
 def fit(
     module: SentimentClassifier,
-    datamodule: IMDBDataModule,
+    datamodule: TextDataModule,
     *,
     logdir: str = "lightning_logs",
     ckpt_path: str | None = None,
@@ -87,13 +89,19 @@ def fit(
         Where the logs and checkpoints went and the best validation accuracy.
 
     Raises:
-        RunConfigError: If the Trainer refuses a setting, or the model and data disagree on ``num_words``:
-            before anything is read, written or trained.
+        RunConfigError: If the Trainer refuses a setting, the model and data disagree on ``num_words`` or the
+            classes, or ``test`` is asked of data without a test split: before anything is written or trained.
         CheckpointError: If ``ckpt_path`` is not a loadable checkpoint (or was trained on other words).
     """
     if module.hparams.num_words != datamodule.hparams.num_words:
         raise RunConfigError(f"the data has num_words={datamodule.hparams.num_words}, "
                              f"the model {module.hparams.num_words}")
+    classes = len(datamodule.label_names)
+    if module.hparams.num_classes != classes:
+        raise RunConfigError(f"the data has {classes} classes {list(datamodule.label_names)}, "
+                             f"the model {module.hparams.num_classes}")
+    if test and not datamodule.has_split("test"):
+        raise RunConfigError(f"{datamodule.hparams.source} has no test split to test on: give one (--test-data)")
     best = ModelCheckpoint(monitor=VAL_ACC, mode="max", filename="epoch={epoch:02d}-val_acc={val/acc:.4f}",
                            auto_insert_metric_name=False)
     # A second callback for last.ckpt: ModelCheckpoint(save_last=True) rewrites it only in epochs that improve
@@ -124,6 +132,9 @@ def fit(
             metrics = trainer.test(module, datamodule=datamodule, ckpt_path=result.best_checkpoint,
                                    weights_only=True)
         result.test_metrics = {key: float(value) for key, value in metrics[0].items()} if metrics else {}
+        if module.test_confusion is not None and trainer.is_global_zero:
+            result.confusion = Confusion.of(datamodule.label_names, module.test_confusion)
+            result.confusion.save(result.log_dir)
     return result
 
 

@@ -1,4 +1,4 @@
-"""Train the study's model on IMDB with Lightning: checkpoints and TensorBoard curves under --logdir."""
+"""Train the study's model with Lightning on IMDB or your own labelled texts: checkpoints and curves in --logdir."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import lightning as L
@@ -20,6 +21,8 @@ from rnn_lightning.archive import UnsafeArchiveError
 from rnn_lightning.callbacks import NonFiniteError, RecurrentGradNorms
 from rnn_lightning.checkpoints import CheckpointError
 from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail
+from rnn_lightning.confusion import CONFUSION_FILE
+from rnn_lightning.corpus import BadRowError
 from rnn_lightning.denormals import flush_denormals
 from rnn_lightning.download import DownloadError
 from rnn_lightning.model import CELLS
@@ -72,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     outputs.add_argument("--ckpt-path", default=None,
                          help="resume from this checkpoint, or 'last' for the newest last.ckpt under --logdir")
     outputs.add_argument("--test", action="store_true",
-                         help="after fitting, evaluate the best checkpoint on the 25,000 test reviews")
+                         help="after fitting, evaluate the best checkpoint on the test split (IMDB: 25,000 reviews)")
     add_data_arguments(parser)
     return parser
 
@@ -86,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     try:  # every setting is checked here, before anything is downloaded, written or trained
         datamodule = datamodule_from_args(args, shuffle_seed=args.seed, group_by_length=args.mask_padding)
         module = SentimentClassifier(num_words=args.num_words, cell=args.cell, lr=args.lr,
-                                     mask_padding=args.mask_padding, fast_cpu_path=not args.no_fast_path)
+                                     mask_padding=args.mask_padding, fast_cpu_path=not args.no_fast_path,
+                                     num_classes=len(datamodule.label_names))
         if args.log_grad_norms < 0:
             raise ValueError(f"--log-grad-norms must be 0 (off) or a positive interval, got {args.log_grad_norms}")
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         return fail(PROG, error)
     try:
         with _sigint_stops_gracefully() as interrupted:
@@ -101,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 fast_dev_run=args.fast_dev_run,
                 callbacks=[RecurrentGradNorms(args.log_grad_norms)] if args.log_grad_norms else None,
             )
-    except (FileNotFoundError, DownloadError, UnsafeArchiveError, CheckpointError, RunConfigError) as error:
+    except (FileNotFoundError, DownloadError, UnsafeArchiveError, CheckpointError, RunConfigError,
+            BadRowError) as error:
         return fail(PROG, error)
     except SIGTERMException:
         signum = signal.SIGINT if interrupted.is_set() else signal.SIGTERM
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except (NonFiniteError, OSError) as error:
         print(f"{PROG}: error: training stopped: {error}", file=sys.stderr)
         return 1
-    _report(result, args.logdir)
+    _report(result, args.logdir, datamodule.skipped_rows)
     return 0
 
 
@@ -149,11 +154,17 @@ def _sigint_stops_gracefully() -> Iterator[threading.Event]:
 
 
 @rank_zero_only
-def _report(result: FitResult, logdir: str) -> None:
+def _report(result: FitResult, logdir: str, skipped_rows: dict[str, int]) -> None:
+    if skipped_rows:
+        reasons = ", ".join(f"{count:,} {reason}" for reason, count in skipped_rows.items())
+        print(f"skipped {sum(skipped_rows.values()):,} bad row(s): {reasons}")
     if result.best_val_acc is not None:
         print(f"best val/acc: {result.best_val_acc:.4f}")
-    if "test/acc" in result.test_metrics:
-        print(f"test/acc of the best checkpoint: {result.test_metrics['test/acc']:.4f}")
+    for name in sorted(result.test_metrics):
+        print(f"{name} of the best checkpoint: {result.test_metrics[name]:.4f}")
+    if result.confusion is not None:
+        print(f"test confusion matrix: {Path(result.log_dir) / CONFUSION_FILE} (draw it: python scripts/plot.py "
+              f"{result.log_dir})")
     print(f"best checkpoint: {result.best_checkpoint or '(none saved)'}")
     print(f"last checkpoint: {result.last_checkpoint or '(none saved)'}")
     print(f"curves: tensorboard --logdir {logdir}")

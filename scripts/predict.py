@@ -1,12 +1,15 @@
-"""Classify raw reviews with one checkpoint: positive or negative, with the probability of positive."""
+"""Classify raw texts with one checkpoint: the label, and the probability of every class."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -14,41 +17,52 @@ from tqdm.auto import tqdm
 from rnn_lightning.checkpoints import find_best_checkpoint
 from rnn_lightning.cli import Parser, fail
 from rnn_lightning.denormals import flush_denormals
-from rnn_lightning.inference import CheckpointError, iter_probabilities, load_model
+from rnn_lightning.inference import CheckpointError, load_model, most_likely, predict_proba
 from rnn_lightning.text import tokenize
 
 PROG = "predict.py"
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("reviews", nargs="*", help="reviews to classify (else --file, else standard input)")
+    parser.add_argument("reviews", nargs="*", help="texts to classify (else --file, else standard input)")
     parser.add_argument("--ckpt", default=None,
                         help="checkpoint file (default: the best checkpoint of the newest run under --logdir)")
     parser.add_argument("--logdir", default="lightning_logs", help="where to look for the default checkpoint")
-    parser.add_argument("--file", type=Path, default=None, help="read one review per line from this file (UTF-8)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per review")
+    parser.add_argument("--file", type=Path, default=None,
+                        help="read one text per line from this file (UTF-8), streamed")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per text: label, probabilities, text")
     parser.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu", "auto"), help="where the model runs")
-    parser.add_argument("--batch-size", type=int, default=256, help="reviews per forward pass")
+    parser.add_argument("--batch-size", type=int, default=256, help="texts per forward pass")
     return parser
 
 
-def read_reviews(args: argparse.Namespace) -> list[tuple[str, str | None, str | None]]:
-    """Return ``(where, text, error)`` per review; a bad line is reported, never allowed to lose the others."""
+def iter_reviews(args: argparse.Namespace) -> Iterator[tuple[str, str | None, str | None]]:
+    """Yield ``(where, text, error)`` per review, reading a file line by line (never whole).
+
+    A bad line is reported, never allowed to lose the others.
+    """
     if args.reviews:
-        raw = [(f"argument {i}", text.encode("utf-8", "surrogateescape")) for i, text in enumerate(args.reviews, 1)]
+        lines: Iterable[tuple[str, bytes]] = ((f"argument {i}", text.encode("utf-8", "surrogateescape"))
+                                              for i, text in enumerate(args.reviews, 1))
     else:
-        data = args.file.read_bytes() if args.file else sys.stdin.buffer.read()
-        raw = [(f"line {i}", line) for i, line in enumerate(data.splitlines(), 1)]
-    reviews = []
-    for where, line in raw:
+        lines = ((f"line {i}", line) for i, line in enumerate(_lines(args.file), 1))
+    for where, line in lines:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            reviews.append((where, None, "not valid UTF-8"))
+            yield where, None, "not valid UTF-8"
             continue
-        reviews.append((where, text, None if tokenize(text) else "empty review: no words to classify"))
-    return reviews
+        yield where, text, None if tokenize(text) else "empty review: no words to classify"
+
+
+def _lines(path: Path | None) -> Iterator[bytes]:
+    """Lines of a file or of standard input, without their line ends, read as they come."""
+    with path.open("rb") if path else contextlib.nullcontext(sys.stdin.buffer) as handle:
+        for line in handle:
+            yield line.rstrip(b"\r\n")
 
 
 def _device(accelerator: str) -> torch.device:
@@ -58,47 +72,65 @@ def _device(accelerator: str) -> torch.device:
     return torch.device("cuda" if use_cuda else "cpu")
 
 
-def _with_progress(batches: Iterator[list[float]], total: int) -> Iterator[list[float]]:
-    """Show progress on stderr, and only when stderr is a terminal: stdout carries the verdicts alone."""
-    with tqdm(total=total, unit="review", file=sys.stderr, disable=None, leave=False) as bar:
-        for batch in batches:
-            bar.update(len(batch))
-            yield batch
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     flush_denormals()  # before PyTorch starts its worker threads, so that they flush too
     try:
         if args.batch_size < 1:
             raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
+        if args.file is not None and not args.file.is_file():
+            raise FileNotFoundError(f"--file {args.file}: no such file")
         device = _device(args.accelerator)
         ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
         model = load_model(ckpt, map_location=device)
-        reviews = read_reviews(args)
-    except (CheckpointError, FileNotFoundError, IsADirectoryError, ValueError) as error:
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
         return fail(PROG, error)
-    if not reviews:
-        return fail(PROG, "no reviews given (arguments, --file or standard input)")
-    good = [text for _, text, error in reviews if error is None]
-    batches = _with_progress(iter_probabilities(model, good, args.batch_size), len(good))
-    probabilities = (p for batch in batches for p in batch)
+    names = model.class_names
     if not args.json:
-        print(f"{'label':<9} {'p(pos)':>6}  review")
-    failed = 0
-    for where, text, error in reviews:
-        if error is not None:
-            failed += 1
-            print(f"{PROG}: error: {where}: {error}", file=sys.stderr)
-            continue
-        probability = next(probabilities)
-        label = "positive" if probability >= 0.5 else "negative"
-        if args.json:
-            print(json.dumps({"label": label, "probability": round(probability, 6), "text": text}))
-        else:
-            start = " ".join(text.split())
-            print(f"{label:<9} {probability:>6.3f}  {start[:60] + ('...' if len(start) > 60 else '')}")
+        print("label".ljust(_label_width(names)) + "".join(f"{f'p({name})':>{_column_width(name)}}" for name in names)
+              + "  review")
+    seen = failed = 0
+    # Chunk by chunk, so that memory stays flat however long the file; progress on stderr, and only on a terminal.
+    with tqdm(unit="review", file=sys.stderr, disable=None, leave=False) as progress:
+        for chunk in _chunks(iter_reviews(args), args.batch_size):
+            good = [text for _, text, error in chunk if error is None]
+            rows = iter(predict_proba(model, good, args.batch_size))
+            for where, text, error in chunk:
+                seen += 1
+                if error is not None:
+                    failed += 1
+                    print(f"{PROG}: error: {where}: {error}", file=sys.stderr)
+                else:
+                    _print_verdict(text, next(rows), names, args.json)
+            progress.update(len(chunk))
+    if seen == 0:
+        return fail(PROG, "no reviews given (arguments, --file or standard input)")
     return 2 if failed else 0
+
+
+def _print_verdict(text: str, probabilities: list[float], names: tuple[str, ...], as_json: bool) -> None:
+    label = names[most_likely(probabilities)]
+    if as_json:
+        print(json.dumps({"label": label, "probabilities": {name: round(p, 6) for name, p in
+                                                            zip(names, probabilities, strict=True)}, "text": text}))
+        return
+    start = " ".join(text.split())
+    columns = "".join(f"{p:>{_column_width(name)}.3f}" for name, p in zip(names, probabilities, strict=True))
+    print(f"{label.ljust(_label_width(names))}{columns}  {start[:60] + ('...' if len(start) > 60 else '')}")
+
+
+def _label_width(names: tuple[str, ...]) -> int:
+    return max(len("label"), *(len(name) for name in names)) + 1
+
+
+def _column_width(name: str) -> int:
+    return max(len(f"p({name})"), 5) + 1
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 if __name__ == "__main__":

@@ -118,12 +118,15 @@ def test_cli_prints_verdicts_and_json(tiny_run, capsys):
     cli = load_script("predict")
     assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, *REVIEWS[:2]]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["label", "p(pos)", "review"] and len(lines) == 3
+    assert lines[0].split() == ["label", "p(negative)", "p(positive)", "review"] and len(lines) == 3
     assert lines[1].split()[0] in ("positive", "negative") and lines[1].endswith("Brilliant, moving and wonderful.")
     assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--json", *REVIEWS]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == REVIEWS
-    assert all(r["label"] == ("positive" if r["probability"] >= 0.5 else "negative") for r in records)
+    for record in records:
+        positive = record["probabilities"]["positive"]
+        assert record["label"] == ("positive" if positive >= 0.5 else "negative")
+        assert record["probabilities"]["negative"] == pytest.approx(1 - positive, abs=2e-6)
 
 
 def test_cli_prints_the_same_probabilities_as_predict(tiny_run, capsys):
@@ -131,11 +134,12 @@ def test_cli_prints_the_same_probabilities_as_predict(tiny_run, capsys):
     assert len({round(p, 3) for p in expected}) == len(REVIEWS)  # distinct, so an order mix-up would show
     cli = load_script("predict")
     assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--json", "--batch-size", "2", *REVIEWS]) == 0
-    printed = [json.loads(line)["probability"] for line in capsys.readouterr().out.splitlines()]
+    printed = [json.loads(line)["probabilities"]["positive"] for line in capsys.readouterr().out.splitlines()]
     assert printed == pytest.approx(expected, abs=1e-6)
     assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, *REVIEWS]) == 0
-    table = [float(line.split()[1]) for line in capsys.readouterr().out.splitlines()[1:]]
-    assert table == pytest.approx(expected, abs=5e-4)
+    table = [line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [float(positive) for _, positive in table] == pytest.approx(expected, abs=5e-4)
+    assert [float(negative) for negative, _ in table] == pytest.approx([1 - p for p in expected], abs=5e-4)
 
 
 def test_a_plain_trainer_on_the_datamodule_writes_self_contained_checkpoints(tiny_datamodule, tmp_path):
