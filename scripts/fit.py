@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         datamodule = datamodule_from_args(args, shuffle_seed=args.seed, group_by_length=args.mask_padding)
         module = SentimentClassifier(num_words=args.num_words, cell=args.cell, lr=args.lr,
                                      mask_padding=args.mask_padding, fast_cpu_path=not args.no_fast_path,
-                                     num_classes=len(datamodule.label_names))
+                                     num_classes=len(datamodule.label_names), label_names=datamodule.label_names)
         if args.log_grad_norms < 0:
             raise ValueError(f"--log-grad-norms must be 0 (off) or a positive interval, got {args.log_grad_norms}")
     except (ValueError, FileNotFoundError) as error:
@@ -160,14 +160,28 @@ def _report(result: FitResult, logdir: str, skipped_rows: dict[str, int]) -> Non
         print(f"skipped {sum(skipped_rows.values()):,} bad row(s): {reasons}")
     if result.best_val_acc is not None:
         print(f"best val/acc: {result.best_val_acc:.4f}")
-    for name in sorted(result.test_metrics):
-        print(f"{name} of the best checkpoint: {result.test_metrics[name]:.4f}")
+    overall = {name: value for name, value in result.test_metrics.items() if name.count("/") == 1}
+    for name in sorted(overall):
+        print(f"{name} of the best checkpoint: {overall[name]:.4f}")
     if result.confusion is not None:
+        print(_per_class_table(result))
         print(f"test confusion matrix: {Path(result.log_dir) / CONFUSION_FILE} (draw it: python scripts/plot.py "
               f"{result.log_dir})")
     print(f"best checkpoint: {result.best_checkpoint or '(none saved)'}")
     print(f"last checkpoint: {result.last_checkpoint or '(none saved)'}")
     print(f"curves: tensorboard --logdir {logdir}")
+
+
+def _per_class_table(result: FitResult) -> str:
+    """Precision, recall and F1 of each class on the test split, as a small aligned table."""
+    names = result.confusion.label_names
+    width = max(len("class"), *(len(name) for name in names))
+    lines = [f"{'class':<{width}}  precision  recall      f1"]
+    for name in names:
+        values = [result.test_metrics.get(f"test/{metric}/{name}", float("nan")) for metric in ("precision", "recall",
+                                                                                                  "f1")]
+        lines.append(f"{name:<{width}}  {values[0]:>9.4f}  {values[1]:>6.4f}  {values[2]:>6.4f}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
