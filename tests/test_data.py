@@ -325,7 +325,7 @@ def test_real_archive_has_25000_balanced_reviews_per_split(tmp_path):
     assert len(datamodule.encoder.words) == 10_000 - 4
 
 
-def _damaged_copy(tiny_datamodule, tmp_path, damage) -> "Path":
+def _damaged_copy(tiny_datamodule, tmp_path, damage):
     """A copy of the tiny cache folder with one array (or its metadata) damaged."""
     copy = tmp_path / "damaged"
     shutil.copytree(tiny_datamodule.cache_path(), copy)

@@ -1,0 +1,227 @@
+"""Reading the user's own labelled files: formats, columns, headers, splits, labels and every bad row."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from rnn_lightning.corpus import (
+    EMPTY_TEXT,
+    FIELD_COUNT,
+    MISSING_LABEL,
+    NOT_JSON,
+    NOT_UTF8,
+    TOO_LONG,
+    UNKNOWN_LABEL,
+    BadRowError,
+    CorpusSource,
+    ReadOptions,
+    find_splits,
+    is_corpus,
+)
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
+
+
+def rows(source: CorpusSource, split: str = "train") -> list[tuple[str, int]]:
+    return list(source.rows(split))
+
+
+def test_csv_with_a_header_finds_its_columns_and_sorts_the_labels(tmp_path):
+    path = write(tmp_path / "reviews.csv", 'id,review,sentiment\n1,"Good, really good",pos\n2,Bad film,neg\n')
+    source = CorpusSource(path)
+    assert source.label_names == ("neg", "pos")
+    assert rows(source) == [("Good, really good", 1), ("Bad film", 0)]
+
+
+def test_tsv_with_windows_line_ends_quotes_and_headers_that_differ_between_files(tmp_path):
+    # As SST-2 ships: CRLF in train.tsv, "sentence" there and "content" in dev.tsv, quotes that are plain text.
+    write(tmp_path / "train.tsv", 'label\tsentence\r\n0\ta "so-called" comedy\r\n1\tloved it\r\n')
+    write(tmp_path / "dev.tsv", "label\tcontent\n1\tgreat fun\n")
+    source = CorpusSource(tmp_path)
+    assert set(source.splits) == {"train", "val"}
+    assert rows(source) == [('a "so-called" comedy', 0), ("loved it", 1)]
+    assert rows(source, "val") == [("great fun", 1)]
+
+
+def test_csv_without_a_header_tells_text_from_label_and_takes_names_from_classes_txt(tmp_path):
+    # As the AG News subset ships: "text",label with labels 0-3 whose names are in classes.txt.
+    write(tmp_path / "train.csv", '"Stocks fell, again",2\n"The striker scored",1\n"Elections held",0\n')
+    write(tmp_path / "classes.txt", "world\nsports\nbusiness\n")
+    source = CorpusSource(tmp_path / "train.csv")
+    assert source.label_names == ("world", "sports", "business")
+    assert rows(source) == [("Stocks fell, again", 2), ("The striker scored", 1), ("Elections held", 0)]
+
+
+def test_a_first_row_of_data_is_not_taken_for_a_header(tmp_path):
+    path = write(tmp_path / "d.csv", "great,positive\nawful film,negative\n")
+    source = CorpusSource(path, options=ReadOptions(text_column="0", label_column="1"))
+    assert rows(source) == [("great", 1), ("awful film", 0)]
+    with_header = ReadOptions(text_column="0", label_column="1", header=True)
+    assert rows(CorpusSource(path, labels=["negative", "positive"], options=with_header)) == [("awful film", 0)]
+
+
+def test_json_lines_with_named_fields_and_integer_labels(tmp_path):
+    lines = [{"body": "first", "y": 1}, {"body": "second", "y": 0}, {"body": "third", "y": 2}]
+    path = write(tmp_path / "d.jsonl", "\n".join(json.dumps(line) for line in lines) + "\n\n")
+    source = CorpusSource(path, options=ReadOptions(text_column="body", label_column="y"))
+    assert source.label_names == ("0", "1", "2")  # integers sorted as numbers
+    assert rows(source) == [("first", 1), ("second", 0), ("third", 2)]
+
+
+def test_integer_labels_sort_as_numbers_not_as_text(tmp_path):
+    path = write(tmp_path / "d.jsonl", "".join(json.dumps({"text": f"t{i}", "label": i}) + "\n" for i in (10, 9, 2)))
+    assert CorpusSource(path).label_names == ("2", "9", "10")
+
+
+def test_parquet(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"text": ["one", "two", None], "category": ["a", "b", "a"]}), path)
+    skipped = Counter()
+    source = CorpusSource(path, skip_bad_rows=True)
+    assert list(source.rows("train", skipped)) == [("one", 0), ("two", 1)] and skipped == {EMPTY_TEXT: 1}
+    with pytest.raises(BadRowError, match=r"train\.parquet, row 3: empty text"):
+        rows(CorpusSource(path))
+
+
+def test_a_folder_per_label_and_split_folders(tmp_path):
+    for split, texts in (("train", {"ham": ["hello there", "see you"], "spam": ["win money"]}),
+                         ("test", {"ham": ["lunch?"], "spam": ["cheap pills"]})):
+        for label, bodies in texts.items():
+            for i, body in enumerate(bodies):
+                write(tmp_path / split / label / f"{i}.txt", body)
+    source = CorpusSource(tmp_path)
+    assert set(source.splits) == {"train", "test"} and source.label_names == ("ham", "spam")
+    assert rows(source) == [("hello there", 0), ("see you", 0), ("win money", 1)]
+    assert rows(source, "test") == [("lunch?", 0), ("cheap pills", 1)]
+    single = CorpusSource(tmp_path / "train")  # one collection of label folders: training only
+    assert set(single.splits) == {"train"} and len(rows(single)) == 3
+
+
+def test_splits_are_found_by_name_or_given(tmp_path):
+    for name in ("train.csv", "validation.csv", "test.csv", "notes.txt"):
+        write(tmp_path / name, "text,label\na,x\nb,y\n")
+    assert find_splits(tmp_path) == {"train": tmp_path / "train.csv", "val": tmp_path / "validation.csv",
+                                     "test": tmp_path / "test.csv"}
+    other = write(tmp_path / "held_out.csv", "text,label\nc,x\n")
+    assert find_splits(tmp_path / "train.csv", test_source=other) == {"train": tmp_path / "train.csv",
+                                                                       "test": other}
+    write(tmp_path / "only" / "test.csv", "text,label\na,x\n")
+    with pytest.raises(FileNotFoundError, match="no training split"):
+        find_splits(tmp_path / "only")
+    with pytest.raises(FileNotFoundError, match="missing.csv does not exist"):
+        find_splits(tmp_path / "train.csv", val_source=tmp_path / "missing.csv")
+
+
+def test_what_counts_as_ones_own_data(tmp_path):
+    assert is_corpus(write(tmp_path / "a.csv", "text,label\n"))
+    assert is_corpus(write(tmp_path / "a.JSONL", ""))
+    assert not is_corpus(write(tmp_path / "a.tar.gz", b""))
+    assert not is_corpus(tmp_path / "missing.csv")
+    (tmp_path / "aclImdb" / "train" / "neg").mkdir(parents=True)
+    (tmp_path / "aclImdb" / "train" / "pos").mkdir(parents=True)
+    assert not is_corpus(tmp_path / "aclImdb")  # the IMDB layout stays IMDB's
+    assert is_corpus(tmp_path)
+
+
+def test_given_labels_accept_the_names_or_their_indices(tmp_path):
+    path = write(tmp_path / "d.csv", "text,label\na,1\nb,negative\nc,2\n")
+    source = CorpusSource(path, labels=["negative", "positive"], skip_bad_rows=True)
+    skipped = Counter()
+    assert list(source.rows("train", skipped)) == [("a", 1), ("b", 0)] and skipped == {UNKNOWN_LABEL: 1}
+    with pytest.raises(ValueError, match="distinct"):
+        CorpusSource(path, labels=["a", "a"])
+
+
+@pytest.mark.parametrize("given, message", [
+    (ReadOptions(text_column="missing"), "no column 'missing'"),
+    (ReadOptions(text_column="7"), "column 7 is past the 3 column"),
+    (ReadOptions(text_column="label", label_column="label"), "cannot be the same column"),
+])
+def test_columns_that_cannot_be_found_are_refused_with_the_file_named(tmp_path, given, message):
+    path = write(tmp_path / "d.csv", "id,text,label\n1,a,x\n2,b,y\n")
+    with pytest.raises(ValueError, match=message):
+        rows(CorpusSource(path, labels=["x", "y"], options=given))
+
+
+def test_unnamed_columns_need_naming_when_there_are_more_than_two(tmp_path):
+    path = write(tmp_path / "d.csv", "1,some text,x\n2,more text,y\n")
+    with pytest.raises(ValueError, match="3 columns and no header"):
+        rows(CorpusSource(path, labels=["x", "y"]))
+    named = CorpusSource(path, labels=["x", "y"], options=ReadOptions(text_column="1", label_column="2"))
+    assert rows(named) == [("some text", 0), ("more text", 1)]
+    with pytest.raises(ValueError, match="names a column, but the file has no header"):
+        rows(CorpusSource(path, labels=["x", "y"], options=ReadOptions(text_column="text")))
+
+
+def test_a_single_class_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="1 class"):
+        _ = CorpusSource(write(tmp_path / "d.csv", "text,label\na,x\nb,x\n")).label_names
+
+
+# Each bad row beside two good ones ("fine" and "also fine", labels x and y): the reason and its line.
+BAD_ROWS = [
+    ("d.csv", "text,label\nfine,x\n,y\nalso fine,y\n", EMPTY_TEXT, "line 3"),
+    ("d.csv", "text,label\nfine,x\nwho knows,\nalso fine,y\n", MISSING_LABEL, "line 3"),
+    ("d.csv", "text,label\nfine,x\nthree,fields,x\nalso fine,y\n", FIELD_COUNT, "line 3"),
+    ("d.csv", "text,label\nfine,x\nwhat,z\nalso fine,y\n", UNKNOWN_LABEL, "line 3"),
+    ("d.csv", b"text,label\nfine,x\ncaf\xe9,y\nalso fine,y\n", NOT_UTF8, "line 3"),
+    ("d.csv", "text,label\nfine,x\n" + "long " * 30 + ",y\nalso fine,y\n", TOO_LONG, "line 3"),
+    ("d.csv", 'text,label\nfine,x\n"two\nlines",\nalso fine,y\n', MISSING_LABEL, "line 3"),
+    ("d.tsv", "text\tlabel\nfine\tx\n   \ty\nalso fine\ty\n", EMPTY_TEXT, "line 3"),
+    ("d.jsonl", '{"text": "fine", "label": "x"}\n[1, 2]\n{"text": "also fine", "label": "y"}\n', NOT_JSON, "line 2"),
+    ("d.jsonl", '{"text": "fine", "label": "x"}\n{"text": "no label"}\n{"text": "also fine", "label": "y"}\n',
+     MISSING_LABEL, "line 2"),
+    ("d.jsonl", b'{"text": "fine", "label": "x"}\n{"text": "\xff"}\n{"text": "also fine", "label": "y"}\n',
+     NOT_UTF8, "line 2"),
+    ("d.jsonl", '{"text": "fine", "label": "x"}\n{"text": 5, "label": "x"}\n{"text": "also fine", "label": "y"}\n',
+     EMPTY_TEXT, "line 2"),
+]
+
+
+@pytest.mark.parametrize("name, content, reason, where", BAD_ROWS)
+def test_a_bad_row_stops_reading_with_its_file_line_and_reason(tmp_path, name, content, reason, where):
+    path = write(tmp_path / name, content)
+    source = CorpusSource(path, labels=["x", "y"], options=ReadOptions(max_text_bytes=100))
+    with pytest.raises(BadRowError, match=f"^{path}, {where}: {reason}.*--skip-bad-rows"):
+        rows(source)
+
+
+@pytest.mark.parametrize("name, content, reason, where", BAD_ROWS)
+def test_skip_bad_rows_keeps_the_good_ones_and_counts_the_bad_by_reason(tmp_path, name, content, reason, where):
+    path = write(tmp_path / name, content)
+    source = CorpusSource(path, labels=["x", "y"], options=ReadOptions(max_text_bytes=100), skip_bad_rows=True)
+    skipped = Counter()
+    assert list(source.rows("train", skipped)) == [("fine", 0), ("also fine", 1)]
+    assert skipped == {reason: 1}
+
+
+def test_line_numbers_count_physical_lines_past_a_quoted_line_break(tmp_path):
+    path = write(tmp_path / "d.csv", 'text,label\n"one\nstory",x\nfine,y\nbad,z\n')
+    with pytest.raises(BadRowError, match="line 5: unknown label 'z'"):
+        rows(CorpusSource(path, labels=["x", "y"]))
+
+
+def test_a_folder_of_labels_reports_bad_files_by_name(tmp_path):
+    write(tmp_path / "a" / "1.txt", "fine")
+    write(tmp_path / "a" / "2.txt", b"\xff\xfe")
+    write(tmp_path / "b" / "1.txt", "   ")
+    write(tmp_path / "b" / "2.txt", "also fine")
+    skipped = Counter()
+    assert list(CorpusSource(tmp_path, skip_bad_rows=True).rows("train", skipped)) == [("fine", 0),
+                                                                                       ("also fine", 1)]
+    assert skipped == {NOT_UTF8: 1, EMPTY_TEXT: 1}
+    with pytest.raises(BadRowError, match=f"{tmp_path / 'a' / '2.txt'}: {NOT_UTF8}"):
+        rows(CorpusSource(tmp_path))

@@ -1,0 +1,278 @@
+"""The user's own data through the whole pipeline: cache, splits, multi-class training, testing and prediction."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnn_lightning.checkpoints import CheckpointError, read_checkpoint
+from rnn_lightning.corpus import EMPTY_TEXT, UNKNOWN_LABEL, BadRowError
+from rnn_lightning.data import IMDBDataModule, SkippedRowsWarning, TextDataModule
+from rnn_lightning.inference import classify, load_model, predict, predict_proba, word_influence
+from rnn_lightning.module import SentimentClassifier
+
+from .test_inference import load_script
+
+TOPICS = {
+    "sports": ["match", "goal", "striker", "league", "coach", "season"],
+    "business": ["shares", "profit", "market", "bank", "investors", "rates"],
+    "tech": ["software", "chip", "internet", "startup", "code", "laptop"],
+}
+FILLER = ["the", "a", "today", "new", "said", "after", "week", "report"]
+
+
+def topic_text(rng: random.Random, topic: str) -> str:
+    words = [rng.choice(TOPICS[topic]) if rng.random() < 0.4 else rng.choice(FILLER) for _ in range(rng.randint(4, 14))]
+    return " ".join(words).capitalize() + "."
+
+
+def write_topics_csv(path: Path, rows: int, seed: int) -> Path:
+    """A headerless ``"text",label`` CSV of three learnable topics, labels as indices (as AG News ships)."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(rows):
+        index = i % 3
+        lines.append(f'"{topic_text(rng, list(TOPICS)[index])}",{index}')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def topics(tmp_path) -> Path:
+    folder = tmp_path / "topics"
+    write_topics_csv(folder / "train.csv", 150, seed=0)
+    write_topics_csv(folder / "test.csv", 60, seed=1)
+    (folder / "classes.txt").write_text("\n".join(TOPICS) + "\n", encoding="utf-8")
+    return folder
+
+
+def datamodule(source: Path | str, data_dir: Path, **settings) -> TextDataModule:
+    module = TextDataModule(source=str(source), data_dir=str(data_dir), num_words=40, maxlen=16, batch_size=16,
+                            **settings)
+    module.prepare_data()
+    module.setup()
+    return module
+
+
+def test_a_multi_class_collection_gives_class_indices_and_a_held_out_validation_split(topics, tmp_path):
+    data = datamodule(topics, tmp_path / "data")
+    assert data.label_names == ("sports", "business", "tech")
+    assert (len(data.train_set), len(data.val_set), len(data.test_set)) == (120, 30, 60)
+    ids, labels = next(iter(data.train_dataloader()))
+    assert ids.shape == (16, 16) and ids.dtype == torch.int32
+    assert labels.dtype == torch.int64 and set(labels.tolist()) <= {0, 1, 2}
+    assert data.state_dict()["label_names"] == ["sports", "business", "tech"]
+    assert "striker" in data.encoder.words  # ranked on the training split
+
+
+def test_a_validation_file_is_used_as_it_is(topics, tmp_path):
+    write_topics_csv(topics / "dev.csv", 21, seed=2)
+    data = datamodule(topics, tmp_path / "data")
+    assert (len(data.train_set), len(data.val_set)) == (150, 21)
+
+
+def test_the_vocabulary_comes_from_the_training_split_only(topics, tmp_path):
+    (topics / "test.csv").write_text('"zyzzyva zyzzyva zyzzyva",0\n"zyzzyva",1\n"zyzzyva",2\n', encoding="utf-8")
+    data = datamodule(topics, tmp_path / "data")
+    assert "zyzzyva" not in data.encoder.words
+
+
+def test_encoding_in_chunks_gives_what_encoding_at_once_gives(topics, tmp_path, monkeypatch):
+    whole = datamodule(topics, tmp_path / "whole")
+    monkeypatch.setattr("rnn_lightning.data.ENCODE_CHUNK_ROWS", 7)  # 150 rows: 21 full chunks and a partial one
+    chunked = datamodule(topics, tmp_path / "chunked")
+    for split in ("train", "test"):
+        assert np.array_equal(np.load(chunked.cache_path() / f"x_{split}.npy"),
+                              np.load(whole.cache_path() / f"x_{split}.npy"))
+        assert np.array_equal(chunked.labels(split), whole.labels(split))
+
+
+def test_the_cache_is_reused_and_rebuilt_when_the_content_or_a_read_setting_changes(topics, tmp_path, monkeypatch):
+    first = datamodule(topics, tmp_path / "data")
+    cache = first.cache_path()
+    monkeypatch.setattr(TextDataModule, "_build_cache", lambda self: pytest.fail("cache was rebuilt"))
+    assert datamodule(topics, tmp_path / "data").cache_path() == cache
+    monkeypatch.undo()
+    with (topics / "train.csv").open("a", encoding="utf-8") as handle:
+        handle.write('"Another goal for the striker",0\n')
+    changed = datamodule(topics, tmp_path / "data")
+    assert changed.cache_path() != cache and changed.labels("train").shape == (151,)
+    renamed = datamodule(topics, tmp_path / "data", labels=["S", "B", "T"])
+    assert renamed.cache_path() != changed.cache_path() and renamed.label_names == ("S", "B", "T")
+
+
+def test_bad_rows_stop_preparation_and_leave_nothing_behind(topics, tmp_path):
+    with (topics / "train.csv").open("a", encoding="utf-8") as handle:
+        handle.write('"",1\n')
+    data = TextDataModule(source=str(topics), data_dir=str(tmp_path / "data"), num_words=40, maxlen=16)
+    with pytest.raises(BadRowError, match=f"train.csv, line 151: {EMPTY_TEXT}"):
+        data.prepare_data()
+    assert [path.name for path in (tmp_path / "data").iterdir()] == [".prepare.lock"]
+
+
+def test_skipped_rows_are_counted_per_reason_and_reported(topics, tmp_path):
+    with (topics / "train.csv").open("a", encoding="utf-8") as handle:
+        handle.write('"",1\n"a new goal",7\n"",2\n')
+    data = TextDataModule(source=str(topics), data_dir=str(tmp_path / "data"), num_words=40, maxlen=16,
+                          skip_bad_rows=True)
+    with pytest.warns(SkippedRowsWarning, match=f"skipped 3 bad row\\(s\\): 2 {EMPTY_TEXT}, 1 {UNKNOWN_LABEL}"):
+        data.prepare_data()
+    data.setup()
+    assert data.skipped_rows == {EMPTY_TEXT: 2, UNKNOWN_LABEL: 1} and len(data.labels("train")) == 150
+
+
+def test_a_split_with_no_usable_rows_is_refused(topics, tmp_path):
+    (topics / "test.csv").write_text('"",1\n', encoding="utf-8")
+    data = TextDataModule(source=str(topics), data_dir=str(tmp_path / "data"), skip_bad_rows=True)
+    with pytest.raises(ValueError, match="test split .* has no usable rows"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedRowsWarning)
+        data.prepare_data()
+
+
+def test_options_for_ones_own_data_are_refused_with_imdb(tiny_archive, tmp_path):
+    with pytest.raises(ValueError, match="labels apply to your own data files"):
+        TextDataModule(source=str(tiny_archive), data_dir=str(tmp_path), labels=["a", "b"])
+    with pytest.raises(ValueError, match="test_source apply"):
+        IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path), test_source=str(tmp_path))
+
+
+# Digests of the tiny archive's encoding (full splits in file order, then the seeded train/val split), made
+# with the code before own data was supported (commit a80e4b3): IMDB must encode and split exactly as it did.
+IMDB_DIGESTS = {"x_train": "1e3922c48dd07d63", "x_test": "4664ce0378b4e547", "y_train": "b60dbf3c8dbc8b27",
+                "words": "39e9fa988105b710", "val_x": "d2e5b87a254fe1e8", "train_x": "b09397da653da169",
+                "val_y": "2d7f72cd33afabd8"}
+
+
+def test_imdb_is_encoded_and_split_exactly_as_before(tiny_archive, tmp_path):
+    def digest(array) -> str:
+        return hashlib.sha256(np.ascontiguousarray(np.asarray(array)).tobytes()).hexdigest()[:16]
+
+    data = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path), num_words=30, maxlen=24)
+    data.prepare_data()
+    data.setup()
+    found = {"x_train": digest(np.load(data.cache_path() / "x_train.npy")),
+             "x_test": digest(np.load(data.cache_path() / "x_test.npy")),
+             "y_train": digest(data.labels("train").astype(np.int64)), "words": digest(np.asarray(data.encoder.words)),
+             "val_x": digest(data.val_set.tensors[0].numpy()), "train_x": digest(data.train_set.tensors[0].numpy()),
+             "val_y": digest(data.val_set.tensors[1].numpy())}
+    assert found == IMDB_DIGESTS
+    assert data.label_names == ("negative", "positive") and data.train_set.targets.dtype == torch.float32
+
+
+# ---------------------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def topics_run(tmp_path_factory) -> tuple[Path, Path, str]:
+    """fit.py on three topics, tested after fitting: the run folder, its best checkpoint and its output."""
+    tmp = tmp_path_factory.mktemp("topics_run")
+    folder = tmp / "topics"
+    write_topics_csv(folder / "train.csv", 300, seed=0)
+    write_topics_csv(folder / "test.csv", 90, seed=1)
+    (folder / "classes.txt").write_text("\n".join(TOPICS) + "\n", encoding="utf-8")
+    args = ["--data-source", str(folder), "--data-dir", str(tmp / "data"), "--logdir", str(tmp / "logs"),
+            "--num-words", "40", "--maxlen", "16", "--batch-size", "16", "--max-epochs", "6", "--cell", "gru",
+            "--accelerator", "cpu", "--test", "--seed", "0"]
+    torch.manual_seed(0)
+    fit = load_script("fit")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert fit.main(args) == 0
+    run = next((tmp / "logs").glob("version_*"))
+    best = next(line.split(": ", 1)[1] for line in out.getvalue().splitlines() if line.startswith("best checkpoint"))
+    return run, Path(best), out.getvalue()
+
+
+def test_a_multi_class_run_learns_and_reports_per_class_test_metrics(topics_run):
+    run, best, output = topics_run
+    accuracy = float(next(line.split()[-1] for line in output.splitlines() if line.startswith("test/acc")))
+    assert accuracy > 0.8  # three topics with their own words: far above the 1/3 of chance
+    assert any(line.startswith("test/f1 of the best checkpoint") for line in output.splitlines())
+    table = output[output.index("class "):].splitlines()[1:4]
+    assert [line.split()[0] for line in table] == ["sports", "business", "tech"]
+    confusion = json.loads((run / "test_confusion.json").read_text())
+    assert confusion["label_names"] == ["sports", "business", "tech"]
+    assert sum(map(sum, confusion["matrix"])) == 90
+    diagonal = sum(confusion["matrix"][i][i] for i in range(3))
+    assert diagonal / 90 == pytest.approx(accuracy, abs=1e-4)
+
+
+def test_the_checkpoint_carries_the_class_names_and_predicts_every_class(topics_run):
+    _, best, _ = topics_run
+    checkpoint = read_checkpoint(best)
+    assert checkpoint["label_names"] == ["sports", "business", "tech"]
+    assert checkpoint["hyper_parameters"]["num_classes"] == 3
+    model = load_model(best)
+    texts = ["The striker scored a goal this season", "Shares and profit as investors watch rates",
+             "A startup ships new chip software"]
+    probabilities = predict_proba(model, texts)
+    assert all(sum(row) == pytest.approx(1.0, abs=1e-5) and len(row) == 3 for row in probabilities)
+    assert [result["label"] for result in classify(model, texts)] == ["sports", "business", "tech"]
+    assert classify(model, texts)[0]["probabilities"] == pytest.approx(dict(zip(TOPICS, probabilities[0], strict=True)))
+    with pytest.raises(ValueError, match="3 classes: use predict_proba"):
+        predict(model, texts)
+    influence = dict(word_influence(model, texts[0]))
+    assert influence["striker"] > 0  # a sports word pushes towards the predicted class, sports
+
+
+def test_predict_cli_prints_the_label_and_every_class(topics_run, capsys):
+    _, best, _ = topics_run
+    cli = load_script("predict")
+    assert cli.main(["--ckpt", str(best), "The coach praised the league"]) == 0
+    header, line = capsys.readouterr().out.splitlines()
+    assert header.split() == ["label", "p(sports)", "p(business)", "p(tech)", "review"]
+    assert line.split()[0] == "sports" and sum(map(float, line.split()[1:4])) == pytest.approx(1.0, abs=2e-3)
+    assert cli.main(["--ckpt", str(best), "--json", "Investors sold shares"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["label"] == "business" and set(record["probabilities"]) == set(TOPICS)
+
+
+def test_plot_draws_the_confusion_matrix_of_a_tested_run(topics_run, tmp_path, capsys):
+    run, _, _ = topics_run
+    assert load_script("plot").main([str(run), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "confusion.png").stat().st_size > 10_000
+    assert f"wrote {tmp_path / 'confusion.png'}" in capsys.readouterr().out
+
+
+def test_testing_data_without_a_test_split_is_refused_before_training(topics, tmp_path, capsys):
+    (topics / "test.csv").unlink()
+    args = ["--data-source", str(topics), "--data-dir", str(tmp_path / "data"), "--logdir", str(tmp_path / "logs"),
+            "--accelerator", "cpu", "--test"]
+    assert load_script("fit").main(args) == 2
+    assert capsys.readouterr().err.strip().endswith("has no test split to test on: give one (--test-data)")
+    assert not (tmp_path / "logs").exists()
+
+
+def test_resuming_onto_other_classes_is_refused(topics, tmp_path):
+    data = datamodule(topics, tmp_path / "data")
+    state = data.state_dict()
+    other = datamodule(topics, tmp_path / "data", labels=["a", "b", "c"])
+    with pytest.raises(CheckpointError, match="classes"):
+        other.load_state_dict(state)
+    data.load_state_dict(state)  # its own state is accepted
+
+
+def test_the_model_refuses_class_names_that_do_not_fit_and_single_classes():
+    with pytest.raises(ValueError, match="2 label names"):
+        SentimentClassifier(num_classes=3, label_names=["a", "b"])
+    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+        SentimentClassifier(num_classes=1)
+
+
+def test_an_imdb_checkpoint_from_before_class_names_still_loads_as_negative_positive(tiny_run, tmp_path):
+    _, result = tiny_run
+    checkpoint = torch.load(result.last_checkpoint, weights_only=True)
+    for state in (checkpoint, *(v for v in checkpoint.values() if isinstance(v, dict))):
+        state.pop("label_names", None)
+    checkpoint["hyper_parameters"].pop("num_classes")
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    assert load_model(old).class_names == ("negative", "positive")
