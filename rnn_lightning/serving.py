@@ -96,6 +96,8 @@ class SentimentAPI(ls.LitAPI):
             answer = [next(results) for _ in request.texts]
             if request.explain:
                 for result, text in zip(answer, request.texts, strict=True):
+                    # word_influence explains class 1 of a two-class model, else the predicted class.
+                    result["explained"] = self.model.class_names[1] if self.model.binary else result["label"]
                     result["influence"] = [[word, round(change, 6)]
                                            for word, change in word_influence(self.model, text)]
             answers.append(answer)
@@ -118,10 +120,12 @@ def build_server(checkpoint: str | Path, limits: Limits = Limits(), max_batch_si
         CheckpointError: If :func:`~rnn_lightning.inference.load_model` refuses the checkpoint: checked here,
             before any worker starts.
     """
-    load_model(checkpoint)  # refuse a bad checkpoint now, with its reason, not in a worker's log
+    model = load_model(checkpoint)  # refuse a bad checkpoint now, with its reason, not in a worker's log
     api = SentimentAPI(checkpoint, limits, max_batch_size, batch_timeout)
     server = ls.LitServer(api, accelerator=accelerator, devices=1, max_payload_size=limits.max_body_bytes)
     markup = page()
+    classes = {"classes": list(model.class_names)}
+    server.app.add_api_route("/classes", lambda: classes, methods=["GET"], include_in_schema=False)
     # LitServe answers GET / with "litserve running"; the page takes that place.
     server.app.router.routes = [route for route in server.app.router.routes if getattr(route, "path", None) != "/"]
     server.app.add_api_route("/", lambda: HTMLResponse(markup), methods=["GET"], include_in_schema=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import io
 import random
 import tarfile
@@ -15,6 +17,7 @@ from rnn_lightning.data import IMDBDataModule
 from rnn_lightning.module import SentimentClassifier
 from rnn_lightning.training import FitResult, fit
 
+ROOT = Path(__file__).resolve().parents[1]
 REAL_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
 
 POSITIVE = ["great", "wonderful", "moving", "brilliant", "loved", "superb"]
@@ -87,11 +90,65 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> tu
     return module, result
 
 
+TOPICS = {
+    "sports": ["match", "goal", "striker", "league", "coach", "season"],
+    "business": ["shares", "profit", "market", "bank", "investors", "rates"],
+    "tech": ["software", "chip", "internet", "startup", "code", "laptop"],
+}
+FILLER = ["the", "a", "today", "new", "said", "after", "week", "report"]
+
+
+def topic_text(rng: random.Random, topic: str) -> str:
+    words = [rng.choice(TOPICS[topic]) if rng.random() < 0.4 else rng.choice(FILLER) for _ in range(rng.randint(4, 14))]
+    return " ".join(words).capitalize() + "."
+
+
+def write_topics_csv(path: Path, rows: int, seed: int) -> Path:
+    """A headerless ``"text",label`` CSV of three learnable topics, labels as indices (as AG News ships)."""
+    rng = random.Random(seed)
+    lines = []
+    for i in range(rows):
+        index = i % 3
+        lines.append(f'"{topic_text(rng, list(TOPICS)[index])}",{index}')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def topics_run(tmp_path_factory) -> tuple[Path, Path, str]:
+    """fit.py on three topics, tested after fitting: the run folder, its best checkpoint and its output."""
+    tmp = tmp_path_factory.mktemp("topics_run")
+    folder = tmp / "topics"
+    write_topics_csv(folder / "train.csv", 300, seed=0)
+    write_topics_csv(folder / "test.csv", 90, seed=1)
+    (folder / "classes.txt").write_text("\n".join(TOPICS) + "\n", encoding="utf-8")
+    args = ["--data-source", str(folder), "--data-dir", str(tmp / "data"), "--logdir", str(tmp / "logs"),
+            "--num-words", "40", "--maxlen", "16", "--batch-size", "16", "--max-epochs", "6", "--cell", "gru",
+            "--accelerator", "cpu", "--test", "--seed", "0"]
+    torch.manual_seed(0)
+    fit = load_script("fit")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert fit.main(args) == 0
+    run = next((tmp / "logs").glob("version_*"))
+    best = next(line.split(": ", 1)[1] for line in out.getvalue().splitlines() if line.startswith("best checkpoint"))
+    return run, Path(best), out.getvalue()
+
+
 @pytest.fixture(autouse=True)
 def _restore_denormal_flushing():
     """Scripts run in-process flush subnormals on the test's thread; later tests must not inherit that."""
     yield
     torch.set_flush_denormal(False)
+
+
+def load_script(name: str):
+    """Import ``scripts/<name>.py`` as a module, to call its ``main`` in-process."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_in_fresh_thread(function, *args: object) -> object:

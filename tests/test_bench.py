@@ -1,6 +1,6 @@
 import pytest
 
-from .test_inference import load_script
+from .conftest import load_script
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from .test_inference import load_script
+from .conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 FIT_FLAGS = ["--accelerator", "--devices", "--strategy", "--num-nodes", "--precision", "--max-epochs", "--batch-size",

@@ -9,8 +9,7 @@ from rnn_lightning.denormals import denormals_are_flushed, denormals_flushed, fl
 from rnn_lightning.inference import load_model, predict
 from rnn_lightning.model import SentimentRNN
 
-from .conftest import run_in_fresh_thread
-from .test_inference import load_script
+from .conftest import load_script, run_in_fresh_thread
 
 
 @pytest.fixture()

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import re
 import subprocess
@@ -10,15 +9,10 @@ import torch
 
 from rnn_lightning.inference import CheckpointError, load_model, predict, read_review_words
 
+from .conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 REVIEWS = ["Brilliant, moving and wonderful.", "Awful dull boring terrible plot.", "the film the actor the scene"]
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_checkpoint_loads_with_weights_only_and_carries_plain_text_settings(tiny_run):

@@ -11,7 +11,7 @@ from rnn_lightning.curves import read_run
 from rnn_lightning.model import SentimentRNN
 from rnn_lightning.probe import format_table, gradient_profile
 
-from .test_inference import load_script
+from .conftest import load_script
 
 
 def test_run_metrics_come_from_the_event_files(tiny_run):

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import random
 import warnings
 from pathlib import Path
 
@@ -20,31 +17,7 @@ from rnn_lightning.data import IMDBDataModule, SkippedRowsWarning, TextDataModul
 from rnn_lightning.inference import classify, load_model, predict, predict_proba, word_influence
 from rnn_lightning.module import SentimentClassifier
 
-from .test_inference import load_script
-
-TOPICS = {
-    "sports": ["match", "goal", "striker", "league", "coach", "season"],
-    "business": ["shares", "profit", "market", "bank", "investors", "rates"],
-    "tech": ["software", "chip", "internet", "startup", "code", "laptop"],
-}
-FILLER = ["the", "a", "today", "new", "said", "after", "week", "report"]
-
-
-def topic_text(rng: random.Random, topic: str) -> str:
-    words = [rng.choice(TOPICS[topic]) if rng.random() < 0.4 else rng.choice(FILLER) for _ in range(rng.randint(4, 14))]
-    return " ".join(words).capitalize() + "."
-
-
-def write_topics_csv(path: Path, rows: int, seed: int) -> Path:
-    """A headerless ``"text",label`` CSV of three learnable topics, labels as indices (as AG News ships)."""
-    rng = random.Random(seed)
-    lines = []
-    for i in range(rows):
-        index = i % 3
-        lines.append(f'"{topic_text(rng, list(TOPICS)[index])}",{index}')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+from .conftest import TOPICS, load_script, write_topics_csv
 
 
 @pytest.fixture()
@@ -167,28 +140,6 @@ def test_imdb_is_encoded_and_split_exactly_as_before(tiny_archive, tmp_path):
              "val_y": digest(data.val_set.tensors[1].numpy())}
     assert found == IMDB_DIGESTS
     assert data.label_names == ("negative", "positive") and data.train_set.targets.dtype == torch.float32
-
-
-# ---------------------------------------------------------------------------------------------- end to end
-@pytest.fixture(scope="module")
-def topics_run(tmp_path_factory) -> tuple[Path, Path, str]:
-    """fit.py on three topics, tested after fitting: the run folder, its best checkpoint and its output."""
-    tmp = tmp_path_factory.mktemp("topics_run")
-    folder = tmp / "topics"
-    write_topics_csv(folder / "train.csv", 300, seed=0)
-    write_topics_csv(folder / "test.csv", 90, seed=1)
-    (folder / "classes.txt").write_text("\n".join(TOPICS) + "\n", encoding="utf-8")
-    args = ["--data-source", str(folder), "--data-dir", str(tmp / "data"), "--logdir", str(tmp / "logs"),
-            "--num-words", "40", "--maxlen", "16", "--batch-size", "16", "--max-epochs", "6", "--cell", "gru",
-            "--accelerator", "cpu", "--test", "--seed", "0"]
-    torch.manual_seed(0)
-    fit = load_script("fit")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert fit.main(args) == 0
-    run = next((tmp / "logs").glob("version_*"))
-    best = next(line.split(": ", 1)[1] for line in out.getvalue().splitlines() if line.startswith("best checkpoint"))
-    return run, Path(best), out.getvalue()
 
 
 def test_a_multi_class_run_learns_and_reports_per_class_test_metrics(topics_run):

@@ -123,12 +123,32 @@ def test_the_page_classifies_what_is_typed_and_highlights_words(server, tmp_path
         page.click("#classify")
         page.wait_for_selector("#result:not([hidden])", timeout=30_000)
         verdict = page.text_content("#verdict")
+        question = page.text_content("#question")
         words = page.locator("#words span").all_text_contents()
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         browser.close()
     assert verdict == f"{expected['label']} ({100 * expected['probabilities'][expected['label']]:.1f}%)"
     assert words == ["brilliant", "moving", "and", "wonderful"]
+    assert question == "Is this text negative or positive?"  # the model's own classes, from /classes
     assert (tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_a_multi_class_model_answers_with_its_own_class_names(topics_run):
+    from rnn_lightning.inference import predict_proba
+
+    texts = ["The striker scored a goal", "Investors sold shares as rates rose"]
+    running, url = serve(str(topics_run[1]))
+    with running:
+        status, answer = post(url, {"texts": texts, "explain": True})
+        with urllib.request.urlopen(f"{url}/classes", timeout=10) as response:
+            info = json.loads(response.read())
+    assert status == 200 and info == {"classes": ["sports", "business", "tech"]}
+    expected = predict_proba(load_model(topics_run[1]), texts)
+    for result, row in zip(answer["results"], expected, strict=True):
+        assert list(result["probabilities"]) == info["classes"]
+        assert list(result["probabilities"].values()) == pytest.approx(row, abs=1e-6)
+        assert result["label"] == info["classes"][row.index(max(row))] == result["explained"]
+    assert [result["label"] for result in answer["results"]] == ["sports", "business"]
 
 
 @pytest.mark.parametrize("max_batch_size", ["1", "32"])
