@@ -50,7 +50,7 @@ def test_inspect_data_decodes_a_review(tiny_archive, tmp_path):
                         "--num-words", "30", "--maxlen", "24", "--index", "3")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("review 3 of train: label 0 (negative)")
+    assert lines[0].startswith("text 3 of train: label 0 (negative)")
     assert lines[1].startswith("first ids: [")
     words = set(lines[2].split())
     assert words and words <= {"?", "the", "film", "a", "plot", "actor", "scene", "movie", "it's", "story", "and",
