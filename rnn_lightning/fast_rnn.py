@@ -6,13 +6,21 @@ the weight gradients and the input gradient are single large matrix products ove
 the recurrence itself is stepped (forward: one matmul-add and a tanh; backward: one multiply and one
 matmul-add). It reads the ``nn.RNN``'s own parameters, so checkpoints move freely between this path and
 cuDNN's.
+
+The stepped part runs as compiled code when :mod:`rnn_lightning.compiled` can build it (one call per layer
+and direction, the batch split across threads), else as a Python loop over ATen calls; both compute the
+same function (float32 to a few ulp of each other, float64 exactly up to summation order).
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+from rnn_lightning.compiled import recurrence_kernel
 
 
 class _TanhRNNLayer(torch.autograd.Function):
@@ -24,25 +32,18 @@ class _TanhRNNLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, inputs: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
-                bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool) -> torch.Tensor:
+                bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool, kernel: ModuleType | None,
+                ) -> torch.Tensor:
         steps, batch, _ = inputs.shape
         # All input projections at once: (T*B, I) @ (I, H).
         hidden = torch.addmm(bias_ih + bias_hh, inputs.reshape(steps * batch, -1), weight_ih.t())
         hidden = hidden.view(steps, batch, -1)
-        recurrent = weight_hh.t()
-        # Views of each step, made once: indexing inside the loop would cost a dispatch per step.
-        step_hidden = hidden.unbind(0)
-        step_mask = mask.unbind(0) if mask is not None else None
-        for t, current in enumerate(step_hidden):  # holds x_t W_ih^T + b until overwritten with h_t
-            if t:
-                current.addmm_(step_hidden[t - 1], recurrent)
-            current.tanh_()
-            if step_mask is not None:
-                # Masked (padding) steps output zeros; with padding in front and a zero initial state this is
-                # exactly Keras's mask_zero: the state is carried unchanged through the padding.
-                current.mul_(step_mask[t])
-        ctx.save_for_backward(inputs, weight_ih, weight_hh, hidden, mask)
-        ctx.last_only = last_only
+        if kernel is not None:
+            kernel.forward_(hidden, weight_hh, mask)
+        else:
+            _recurrence_loop(hidden, weight_hh, mask)
+        ctx.save_for_backward(inputs, weight_ih, weight_hh, hidden, mask)  # saved once filled in with the h_t
+        ctx.last_only, ctx.kernel = last_only, kernel
         return hidden[-1].clone() if last_only else hidden
 
     @staticmethod
@@ -50,21 +51,10 @@ class _TanhRNNLayer(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         inputs, weight_ih, weight_hh, hidden, mask = ctx.saved_tensors
         steps, batch, _ = inputs.shape
-        # d tanh(z)/dz = 1 - h^2 for all steps at once (one fused op); masked steps pass no gradient. The
-        # buffer is then overwritten step by step with the gradient w.r.t. the pre-activation z_t.
-        grad_pre = torch.addcmul(hidden.new_ones(()), hidden, hidden, value=-1)
-        if mask is not None:
-            grad_pre.mul_(mask)
-        step_grad_pre = grad_pre.unbind(0)
-        # Gradient w.r.t. each h_t: the output's own gradient plus what flows back from step t+1, accumulated
-        # in place in one copy of the output gradient (a non-in-place addmm would copy at every step).
-        step_grad_hidden = None if ctx.last_only else grad_output.clone(memory_format=torch.contiguous_format).unbind(0)
-        carried = grad_output if ctx.last_only else step_grad_hidden[steps - 1]
-        for t in range(steps - 1, -1, -1):
-            torch.mul(carried, step_grad_pre[t], out=step_grad_pre[t])
-            if t:
-                carried = (torch.mm(step_grad_pre[t], weight_hh) if ctx.last_only
-                           else step_grad_hidden[t - 1].addmm_(step_grad_pre[t], weight_hh))
+        if ctx.kernel is not None:
+            grad_pre = ctx.kernel.backward(hidden, weight_hh, mask, grad_output.contiguous(), ctx.last_only)
+        else:
+            grad_pre = _recurrence_gradient_loop(hidden, weight_hh, mask, grad_output, ctx.last_only)
         flat_grad = grad_pre.view(steps * batch, -1)
         grad_inputs = (flat_grad @ weight_ih).view_as(inputs) if ctx.needs_input_grad[0] else None
         grad_weight_ih = flat_grad.t() @ inputs.reshape(steps * batch, -1) if ctx.needs_input_grad[1] else None
@@ -74,7 +64,45 @@ class _TanhRNNLayer(torch.autograd.Function):
             grad_weight_hh = grad_pre[1:].reshape((steps - 1) * batch, -1).t() @ previous
         grad_bias = flat_grad.sum(0)
         return (grad_inputs, grad_weight_ih, grad_weight_hh, grad_bias if ctx.needs_input_grad[3] else None,
-                grad_bias if ctx.needs_input_grad[4] else None, None, None)
+                grad_bias if ctx.needs_input_grad[4] else None, None, None, None)
+
+
+def _recurrence_loop(hidden: torch.Tensor, weight_hh: torch.Tensor, mask: torch.Tensor | None) -> None:
+    """h_t = tanh(z_t + h_{t-1} W_hh^T) (times the step mask), in place over ``hidden``, which holds the z_t."""
+    recurrent = weight_hh.t()
+    # Views of each step, made once: indexing inside the loop would cost a dispatch per step.
+    step_hidden = hidden.unbind(0)
+    step_mask = mask.unbind(0) if mask is not None else None
+    for t, current in enumerate(step_hidden):  # holds x_t W_ih^T + b until overwritten with h_t
+        if t:
+            current.addmm_(step_hidden[t - 1], recurrent)
+        current.tanh_()
+        if step_mask is not None:
+            # Masked (padding) steps output zeros; with padding in front and a zero initial state this is
+            # exactly Keras's mask_zero: the state is carried unchanged through the padding.
+            current.mul_(step_mask[t])
+
+
+def _recurrence_gradient_loop(hidden: torch.Tensor, weight_hh: torch.Tensor, mask: torch.Tensor | None,
+                              grad_output: torch.Tensor, last_only: bool) -> torch.Tensor:
+    """The gradient w.r.t. each pre-activation z_t, stepping back from the last step."""
+    steps = hidden.shape[0]
+    # d tanh(z)/dz = 1 - h^2 for all steps at once (one fused op); masked steps pass no gradient. The
+    # buffer is then overwritten step by step with the gradient w.r.t. the pre-activation z_t.
+    grad_pre = torch.addcmul(hidden.new_ones(()), hidden, hidden, value=-1)
+    if mask is not None:
+        grad_pre.mul_(mask)
+    step_grad_pre = grad_pre.unbind(0)
+    # Gradient w.r.t. each h_t: the output's own gradient plus what flows back from step t+1, accumulated
+    # in place in one copy of the output gradient (a non-in-place addmm would copy at every step).
+    step_grad_hidden = None if last_only else grad_output.clone(memory_format=torch.contiguous_format).unbind(0)
+    carried = grad_output if last_only else step_grad_hidden[steps - 1]
+    for t in range(steps - 1, -1, -1):
+        torch.mul(carried, step_grad_pre[t], out=step_grad_pre[t])
+        if t:
+            carried = (torch.mm(step_grad_pre[t], weight_hh) if last_only
+                       else step_grad_hidden[t - 1].addmm_(step_grad_pre[t], weight_hh))
+    return grad_pre
 
 
 def supports_fast_path(rnn: nn.Module, like: torch.Tensor) -> bool:
@@ -86,7 +114,7 @@ def supports_fast_path(rnn: nn.Module, like: torch.Tensor) -> bool:
 
 
 def tanh_rnn_stack(rnn: nn.RNN, inputs: torch.Tensor, mask: torch.Tensor | None = None, *,
-                   last_only: bool = False) -> torch.Tensor:
+                   last_only: bool = False, compiled: bool = True) -> torch.Tensor:
     """Run ``rnn``'s layers (``nn.RNN``, tanh, no dropout) with its own parameters over time-major inputs.
 
     Args:
@@ -94,12 +122,15 @@ def tanh_rnn_stack(rnn: nn.RNN, inputs: torch.Tensor, mask: torch.Tensor | None 
         inputs: ``(time, batch, features)``: time-major, so that each step's rows are contiguous.
         mask: Optional ``(time, batch)`` bool, False at padding steps (which must all come first).
         last_only: Return only the last layer's final state.
+        compiled: Step through time in the compiled recurrence when it can be had (float32/float64); False
+            runs the Python loop, to compare.
 
     Returns:
         The last layer's output at every step, ``(time, batch, hidden)``, or with ``last_only`` its final
         state ``(batch, hidden)``: what ``nn.RNN`` gives as ``output`` (time-major) and ``h_n[-1]``.
     """
-    step_mask = mask.unsqueeze(-1).to(inputs.dtype) if mask is not None else None
+    step_mask = mask.unsqueeze(-1).to(inputs.dtype).contiguous() if mask is not None else None
+    kernel = recurrence_kernel() if compiled else None
     layer_output = inputs.contiguous()
     for layer in range(rnn.num_layers):
         layer_output = _TanhRNNLayer.apply(
@@ -110,5 +141,6 @@ def tanh_rnn_stack(rnn: nn.RNN, inputs: torch.Tensor, mask: torch.Tensor | None 
             getattr(rnn, f"bias_hh_l{layer}"),
             step_mask,
             last_only and layer == rnn.num_layers - 1,
+            kernel,
         )
     return layer_output

@@ -2,8 +2,22 @@ import pytest
 import torch
 from torch import nn
 
+from rnn_lightning.compiled import NO_COMPILE_ENV, CompiledPathWarning, recurrence_kernel, recurrence_path
 from rnn_lightning.fast_rnn import _TanhRNNLayer, supports_fast_path, tanh_rnn_stack
 from rnn_lightning.model import SentimentRNN
+
+# Both ways of stepping through time: the compiled recurrence and the Python loop over ATen calls.
+PATHS = pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-loop"])
+
+
+def kernel_for(compiled: bool):
+    return recurrence_kernel() if compiled else None
+
+
+def test_the_compiled_recurrence_is_built_here():
+    # make test must build it (or the machine lacks a compiler, and this says so): never a silent fallback.
+    assert recurrence_kernel() is not None, recurrence_path()
+    assert recurrence_path().startswith("compiled C++")
 
 
 def make_rnn(dtype=torch.float64, layers=3, size=5, seed=0):
@@ -11,8 +25,9 @@ def make_rnn(dtype=torch.float64, layers=3, size=5, seed=0):
     return nn.RNN(size, size, num_layers=layers, batch_first=True).to(dtype)
 
 
+@PATHS
 @pytest.mark.parametrize("masked", [False, True])
-def test_layer_gradcheck_for_inputs_and_every_parameter(masked):
+def test_layer_gradcheck_for_inputs_and_every_parameter(masked, compiled):
     torch.manual_seed(0)
     steps, batch, inputs_size, hidden = 6, 3, 4, 5
     tensors = [torch.randn(steps, batch, inputs_size), torch.randn(hidden, inputs_size), torch.randn(hidden, hidden),
@@ -22,30 +37,78 @@ def test_layer_gradcheck_for_inputs_and_every_parameter(masked):
     step_mask = mask if masked else None
     for last_only in (False, True):
         assert torch.autograd.gradcheck(
-            lambda *t, last_only=last_only: _TanhRNNLayer.apply(*t, step_mask, last_only), tensors)
+            lambda *t, last_only=last_only: _TanhRNNLayer.apply(*t, step_mask, last_only, kernel_for(compiled)),
+            tensors)
 
 
+@PATHS
 @pytest.mark.parametrize("last_only", [False, True])
-def test_stack_gradcheck_through_all_layers(last_only):
+def test_stack_gradcheck_through_all_layers(last_only, compiled):
     rnn = make_rnn()
     inputs = torch.randn(6, 2, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, last_only=last_only), (inputs,))
+    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, last_only=last_only, compiled=compiled),
+                                    (inputs,))
 
 
-def test_gradcheck_with_a_padding_mask():
+@PATHS
+def test_gradcheck_with_a_padding_mask(compiled):
     rnn = make_rnn()
     inputs = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
     mask = torch.tensor([[False, False, True, True, True, True], [True] * 6, [False] * 5 + [True]]).t()
-    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, mask, last_only=True), (inputs,))
+    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, mask, last_only=True, compiled=compiled),
+                                    (inputs,))
 
 
-def test_stack_matches_nn_rnn_outputs_and_final_state():
+@PATHS
+def test_stack_matches_nn_rnn_outputs_and_final_state(compiled):
     rnn = make_rnn()
     inputs = torch.randn(2, 7, 5, dtype=torch.float64)  # batch-first for nn.RNN
     expected, final = rnn(inputs)
     time_major = inputs.transpose(0, 1)
-    torch.testing.assert_close(tanh_rnn_stack(rnn, time_major).transpose(0, 1), expected)
-    torch.testing.assert_close(tanh_rnn_stack(rnn, time_major, last_only=True), final[-1])
+    torch.testing.assert_close(tanh_rnn_stack(rnn, time_major, compiled=compiled).transpose(0, 1), expected)
+    torch.testing.assert_close(tanh_rnn_stack(rnn, time_major, last_only=True, compiled=compiled), final[-1])
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("hidden", [32, 7])  # the study's width (compiled for it) and any other
+def test_compiled_and_python_loop_agree_in_float32_at_the_real_shapes(masked, hidden):
+    torch.manual_seed(0)
+    rnn = nn.RNN(hidden, hidden, num_layers=4, batch_first=True)
+    for name, parameter in rnn.named_parameters():  # Keras's initialisers, as the model uses
+        (nn.init.orthogonal_ if "weight_hh" in name else nn.init.xavier_uniform_ if "weight" in name
+         else nn.init.zeros_)(parameter)
+    inputs = (torch.rand(500, 128, hidden) * 0.1 - 0.05).requires_grad_(True)
+    lengths = torch.randint(1, 501, (128,))
+    mask = (torch.arange(500).unsqueeze(1) >= 500 - lengths) if masked else None
+    results = []
+    for compiled in (True, False):
+        rnn.zero_grad()
+        inputs.grad = None
+        output = tanh_rnn_stack(rnn, inputs, mask, last_only=True, compiled=compiled)
+        output.pow(2).sum().backward()
+        results.append((output.detach(), inputs.grad.clone(), {n: p.grad.clone() for n, p in rnn.named_parameters()}))
+    (compiled_out, compiled_input_grad, compiled_grads), (loop_out, loop_input_grad, loop_grads) = results
+    # Float32 summed in another order drifts over 500 steps and 4 layers: close relative to each tensor's scale.
+    torch.testing.assert_close(compiled_out, loop_out, rtol=1e-4, atol=1e-5)
+    for name, grad, reference in [("input", compiled_input_grad, loop_input_grad),
+                                  *((n, g, loop_grads[n]) for n, g in compiled_grads.items())]:
+        torch.testing.assert_close(grad, reference, rtol=1e-3, atol=1e-4 * float(reference.abs().max()), msg=name)
+
+
+def test_without_the_compiled_recurrence_the_python_loop_runs_after_a_one_line_notice(monkeypatch):
+    rnn = make_rnn()
+    inputs = torch.randn(6, 2, 5, dtype=torch.float64)
+    expected = tanh_rnn_stack(rnn, inputs)
+    monkeypatch.setenv(NO_COMPILE_ENV, "1")
+    recurrence_kernel.cache_clear()
+    try:
+        with pytest.warns(CompiledPathWarning, match=f"^compiled RNN recurrence unavailable: {NO_COMPILE_ENV} is set"):
+            assert recurrence_kernel() is None
+        assert recurrence_path() == f"Python loop ({NO_COMPILE_ENV} is set)"
+        torch.testing.assert_close(tanh_rnn_stack(rnn, inputs), expected)
+    finally:
+        recurrence_kernel.cache_clear()  # the next call loads the built library again
+
 
 
 @pytest.fixture()

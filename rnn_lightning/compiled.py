@@ -1,0 +1,96 @@
+"""The compiled tanh RNN recurrence: built from ``csrc/tanh_rnn.cpp`` on first use, cached, else absent.
+
+The build goes through ``torch.utils.cpp_extension`` (ninja and the system C++ compiler), once per source,
+compiler flags, CPU and torch version, into torch's extensions folder (``$TORCH_EXTENSIONS_DIR``, by default
+``~/.cache/torch_extensions``); later processes load the built library in well under a second. Where it cannot
+be built (no compiler, an unsupported platform, ``RNN_LIGHTNING_NO_COMPILE=1``), :func:`recurrence_kernel`
+returns None after a one-line warning, and :mod:`rnn_lightning.fast_rnn` runs its Python loop instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+SOURCE = Path(__file__).with_name("csrc") / "tanh_rnn.cpp"
+NO_COMPILE_ENV = "RNN_LIGHTNING_NO_COMPILE"
+# -march=native: the library is built on the machine that runs it, and named after that machine's CPU.
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math")
+
+
+class CompiledPathWarning(UserWarning):
+    """The compiled recurrence could not be had; the Python loop runs instead (same results, slower)."""
+
+
+def _cpu_identity() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    wanted = [line for line in lines if line.startswith(("model name", "flags"))][:2]
+    return "\n".join(wanted) or platform.machine()
+
+
+def extension_name() -> str:
+    """The library's name: a digest of everything that shapes it, so a change of any builds afresh."""
+    key = "\n".join([SOURCE.read_text(encoding="utf-8"), " ".join(FLAGS), _cpu_identity(), torch.__version__])
+    return f"rnn_lightning_tanh_rnn_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+@contextlib.contextmanager
+def _ninja_on_path() -> Iterator[None]:
+    """Torch runs ``ninja`` from PATH; the ``ninja`` wheel's copy is used when the system has none."""
+    if shutil.which("ninja") is not None:
+        yield
+        return
+    import ninja  # a dependency of this project
+
+    previous = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, previous])
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = previous
+
+
+@functools.cache
+def recurrence_kernel() -> ModuleType | None:
+    """The compiled module (``forward_``, ``backward``), built on first call; None where it cannot be had."""
+    if os.environ.get(NO_COMPILE_ENV, "") not in ("", "0"):
+        _unavailable(f"{NO_COMPILE_ENV} is set")
+        return None
+    try:
+        from torch.utils.cpp_extension import load
+
+        with _ninja_on_path():
+            return load(name=extension_name(), sources=[str(SOURCE)], extra_cflags=list(FLAGS), verbose=False)
+    except Exception as error:  # noqa: BLE001 - any build failure means the same thing: use the Python loop
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        _unavailable(f"could not build it ({reason})")
+        return None
+
+
+_why_unavailable: list[str] = []
+
+
+def _unavailable(reason: str) -> None:
+    _why_unavailable[:] = [reason]
+    warnings.warn(f"compiled RNN recurrence unavailable: {reason}; running the Python loop instead (same results, "
+                  "slower)", CompiledPathWarning, stacklevel=3)
+
+
+def recurrence_path() -> str:
+    """Which tanh RNN recurrence runs on CPU, in words (for the fit summary and the benchmark)."""
+    if recurrence_kernel() is not None:
+        return "compiled C++ (rnn_lightning/csrc/tanh_rnn.cpp)"
+    return f"Python loop ({_why_unavailable[0] if _why_unavailable else 'compiled path unavailable'})"
