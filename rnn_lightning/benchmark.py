@@ -22,6 +22,8 @@ class BenchConfig:
     Attributes:
         cell: ``rnn``, ``lstm`` or ``gru``.
         fast_path: Use the fast CPU tanh RNN (``rnn`` on CPU only).
+        compiled: Step the fast path's recurrence in compiled code (else its Python loop); like denormal
+            flushing, the process running the setting applies it.
         flush_denormals: Flush subnormal floats to zero; the process running the setting applies it (see
             ``scripts/bench.py``), since it is a process-wide switch.
         mask_padding: Trim and mask the padding, with length-grouped batches.
@@ -32,6 +34,7 @@ class BenchConfig:
 
     cell: str = "rnn"
     fast_path: bool = True
+    compiled: bool = True
     flush_denormals: bool = True
     mask_padding: bool = False
     batch_size: int = 128
@@ -41,7 +44,8 @@ class BenchConfig:
     @property
     def name(self) -> str:
         flags = [self.cell, f"b{self.batch_size}", self.precision, self.accelerator]
-        flags += [] if self.cell != "rnn" or self.accelerator != "cpu" else ["fast" if self.fast_path else "nn.RNN"]
+        cpu_rnn = self.cell == "rnn" and self.accelerator == "cpu"
+        flags += [] if not cpu_rnn else [("compiled" if self.compiled else "fast loop") if self.fast_path else "nn.RNN"]
         flags += ["mask" if self.mask_padding else None, None if self.flush_denormals else "no-flush"]
         return " ".join(flag for flag in flags if flag)
 

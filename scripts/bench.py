@@ -2,7 +2,8 @@
 
 Each setting runs in its own process (denormal flushing is process-wide, and peak memory is per process).
 A setting is written as comma-separated key=value pairs; keys and defaults:
-  cell=rnn, fast=1, flush=1, mask=0, batch=128, precision=32-true, accelerator=cpu
+  cell=rnn, fast=1, compiled=1, flush=1, mask=0, batch=128, precision=32-true, accelerator=cpu
+(compiled=0 runs the fast path's Python loop instead of the compiled recurrence.)
 
 Examples:
   python scripts/bench.py --data-source ../shared/data/aclImdb_v1_labeled.tar.gz
@@ -14,17 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 
 from rnn_lightning.benchmark import BenchConfig, as_dict, bare_loop, lightning_epoch, lightning_loop
 from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args
+from rnn_lightning.compiled import NO_COMPILE_ENV, recurrence_path
 from rnn_lightning.denormals import flush_denormals
 
-DEFAULT_CONFIGS = ["fast=0,flush=0", "fast=0", "fast=1", "mask=1"]
+DEFAULT_CONFIGS = ["fast=0", "fast=1,compiled=0", "fast=1", "mask=1"]
 LOOPS = {"bare": bare_loop, "lightning": lightning_loop}
 _FLAG = "1".__eq__
-_KEYS = {"cell": ("cell", str), "fast": ("fast_path", _FLAG), "flush": ("flush_denormals", _FLAG),
+_KEYS = {"cell": ("cell", str), "fast": ("fast_path", _FLAG), "compiled": ("compiled", _FLAG),
+         "flush": ("flush_denormals", _FLAG),
          "mask": ("mask_padding", _FLAG), "batch": ("batch_size", int), "precision": ("precision", str),
          "accelerator": ("accelerator", str)}
 
@@ -60,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_worker(args: argparse.Namespace) -> None:
     config = parse_config(args.worker, args.accelerator)
+    if not config.compiled:
+        os.environ[NO_COMPILE_ENV] = "1"  # read once, on the recurrence's first use in this process
     if config.flush_denormals:
         flush_denormals()  # before PyTorch starts its worker threads, as scripts/fit.py does
     datamodule = datamodule_from_args(args, batch_size=config.batch_size, group_by_length=config.mask_padding)
@@ -72,6 +78,7 @@ def run_worker(args: argparse.Namespace) -> None:
                 fastest[loop] = result
     if "epoch" in args.loops:
         fastest["epoch"] = lightning_epoch(config, datamodule)
+    print(f"recurrence: {recurrence_path()}", file=sys.stderr)
     for loop in args.loops:
         print("RESULT " + json.dumps(as_dict(fastest[loop])), flush=True)
 
