@@ -25,7 +25,8 @@ import torch
 SOURCE = Path(__file__).with_name("csrc") / "tanh_rnn.cpp"
 NO_COMPILE_ENV = "RNN_LIGHTNING_NO_COMPILE"
 # -march=native: the library is built on the machine that runs it, and named after that machine's CPU.
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math")
+# -fopenmp: at::parallel_for splits the batch across threads only when built with OpenMP, as torch is.
+FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp")
 
 
 class CompiledPathWarning(UserWarning):
@@ -73,7 +74,8 @@ def recurrence_kernel() -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         with _ninja_on_path():
-            return load(name=extension_name(), sources=[str(SOURCE)], extra_cflags=list(FLAGS), verbose=False)
+            return load(name=extension_name(), sources=[str(SOURCE)], extra_cflags=list(FLAGS),
+                        extra_ldflags=["-fopenmp"], verbose=False)
     except Exception as error:  # noqa: BLE001 - any build failure means the same thing: use the Python loop
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         _unavailable(f"could not build it ({reason})")
