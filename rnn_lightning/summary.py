@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 import lightning as L
+import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
+from rnn_lightning.compiled import recurrence_path
 from rnn_lightning.model import SentimentRNN
 
 KERAS_SIMPLE_RNN_TOTAL = 328_353  # Embedding 320,000 + 4 x SimpleRNN 2,080 + Dense 33
@@ -37,7 +39,7 @@ def keras_summary(model: SentimentRNN, maxlen: int | None = None) -> str:
     for layer in range(rnn.num_layers):
         shape = f"(None, {time}, {rnn.hidden_size})" if layer < rnn.num_layers - 1 else f"(None, {rnn.hidden_size})"
         rows.append((f"{model.cell}_{layer + 1} ({type(rnn).__name__})", shape, *_count(per_layer[layer])))
-    rows.append(("head (Linear)", "(None, 1)", *_count(list(model.head.parameters()))))
+    rows.append(("head (Linear)", f"(None, {model.head.out_features})", *_count(list(model.head.parameters()))))
 
     total, trainable = _count(list(model.parameters()))
     lines = [f"{'Layer (type)':<24}{'Output Shape':<18}{'Param #':>10}{'Trainable':>11}", "=" * 63]
@@ -56,6 +58,16 @@ def keras_summary(model: SentimentRNN, maxlen: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def recurrence_description(model: SentimentRNN, device: torch.device) -> str:
+    """Which code steps the recurrent layers through time on ``device``, in words."""
+    if device.type == "cuda":
+        return f"cuDNN ({type(model.rnn).__name__})"
+    if model.cell == "rnn" and model.fast_cpu_path:
+        return f"fast CPU path, {recurrence_path()}"
+    reason = "--no-fast-path" if model.cell == "rnn" else "PyTorch's own CPU kernel"
+    return f"{type(model.rnn).__name__} ({reason})"
+
+
 class KerasSummary(L.Callback):
     """Print :func:`keras_summary` once, on the first process, when fitting starts.
 
@@ -69,3 +81,4 @@ class KerasSummary(L.Callback):
     @rank_zero_only
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         print(keras_summary(pl_module.model, self.maxlen))
+        print(f"Recurrence: {recurrence_description(pl_module.model, pl_module.device)}")

@@ -140,3 +140,17 @@ def test_keras_summary_lists_layers_shapes_and_totals():
     assert rows["head"][-3:] == ["1)", "33", "33"]
     assert "Total params: 328,481" in text and "Trainable params: 328,353" in text
     assert "bias_hh is frozen at zero" in text
+
+
+def test_the_summary_shows_a_head_per_class_and_says_which_recurrence_runs():
+    from rnn_lightning.compiled import recurrence_path
+    from rnn_lightning.summary import recurrence_description
+
+    text = keras_summary(SentimentRNN(num_classes=4), maxlen=500)
+    head = next(line for line in text.splitlines() if line.startswith("head"))
+    assert head.split()[-3:] == ["4)", "132", "132"]  # 32 x 4 weights and 4 biases
+    cpu = torch.device("cpu")
+    assert recurrence_description(SentimentRNN(), cpu) == f"fast CPU path, {recurrence_path()}"
+    assert recurrence_description(SentimentRNN(fast_cpu_path=False), cpu) == "RNN (--no-fast-path)"
+    assert recurrence_description(SentimentRNN(cell="gru"), cpu) == "GRU (PyTorch's own CPU kernel)"
+    assert recurrence_description(SentimentRNN(), torch.device("cuda")) == "cuDNN (RNN)"
