@@ -1,4 +1,4 @@
-"""The compiled tanh RNN recurrence: built from ``csrc/tanh_rnn.cpp`` on first use, cached, else absent.
+"""The compiled recurrences (tanh RNN, LSTM): built from ``csrc/recurrence.cpp`` on first use, cached.
 
 The build goes through ``torch.utils.cpp_extension`` (ninja and the system C++ compiler), once per source,
 compiler flags, CPU and torch version, into torch's extensions folder (``$TORCH_EXTENSIONS_DIR``, by default
@@ -21,8 +21,9 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+from filelock import FileLock
 
-SOURCE = Path(__file__).with_name("csrc") / "tanh_rnn.cpp"
+SOURCE = Path(__file__).with_name("csrc") / "recurrence.cpp"
 NO_COMPILE_ENV = "RNN_LIGHTNING_NO_COMPILE"
 # -march=native: the library is built on the machine that runs it, and named after that machine's CPU.
 # -fopenmp: at::parallel_for splits the batch across threads only when built with OpenMP, as torch is.
@@ -45,7 +46,7 @@ def _cpu_identity() -> str:
 def extension_name() -> str:
     """The library's name: a digest of everything that shapes it, so a change of any builds afresh."""
     key = "\n".join([SOURCE.read_text(encoding="utf-8"), " ".join(FLAGS), _cpu_identity(), torch.__version__])
-    return f"rnn_lightning_tanh_rnn_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    return f"rnn_lightning_recurrence_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
 @contextlib.contextmanager
@@ -64,18 +65,33 @@ def _ninja_on_path() -> Iterator[None]:
         os.environ["PATH"] = previous
 
 
+def _extensions_root() -> Path:
+    """Where torch keeps built extensions: ``$TORCH_EXTENSIONS_DIR``, else ``~/.cache/torch_extensions``."""
+    return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
+
+
 @functools.cache
 def recurrence_kernel() -> ModuleType | None:
-    """The compiled module (``forward_``, ``backward``), built on first call; None where it cannot be had."""
+    """The compiled module, built on first call; None (after a one-line warning) where it cannot be had.
+
+    It holds ``forward_``/``backward`` (tanh RNN) and ``lstm_forward_``/``lstm_backward``.
+    """
     if os.environ.get(NO_COMPILE_ENV, "") not in ("", "0"):
         _unavailable(f"{NO_COMPILE_ENV} is set")
         return None
     try:
         from torch.utils.cpp_extension import load
 
-        with _ninja_on_path():
-            return load(name=extension_name(), sources=[str(SOURCE)], extra_cflags=list(FLAGS),
-                        extra_ldflags=["-fopenmp"], verbose=False)
+        name = extension_name()
+        build_directory = _extensions_root() / name
+        build_directory.mkdir(parents=True, exist_ok=True)
+        # torch marks a build in progress with a plain "lock" file and waits for it to vanish: a build that
+        # was killed leaves it behind, and every later process would wait forever. Builds are serialised here
+        # by an OS lock instead (released when its holder dies), under which any such file is stale.
+        with FileLock(str(build_directory / ".rnn_lightning.lock")), _ninja_on_path():
+            (build_directory / "lock").unlink(missing_ok=True)
+            return load(name=name, sources=[str(SOURCE)], extra_cflags=list(FLAGS), extra_ldflags=["-fopenmp"],
+                        build_directory=str(build_directory), verbose=False)
     except Exception as error:  # noqa: BLE001 - any build failure means the same thing: use the Python loop
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         _unavailable(f"could not build it ({reason})")
@@ -94,5 +110,5 @@ def _unavailable(reason: str) -> None:
 def recurrence_path() -> str:
     """Which tanh RNN recurrence runs on CPU, in words (for the fit summary and the benchmark)."""
     if recurrence_kernel() is not None:
-        return "compiled C++ (rnn_lightning/csrc/tanh_rnn.cpp)"
+        return "compiled C++ (rnn_lightning/csrc/recurrence.cpp)"
     return f"Python loop ({_why_unavailable[0] if _why_unavailable else 'compiled path unavailable'})"

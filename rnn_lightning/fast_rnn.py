@@ -1,15 +1,16 @@
-"""A faster CPU path for a stack of tanh RNN layers, computing exactly what ``nn.RNN`` computes.
+"""Faster CPU paths for stacks of tanh RNN and LSTM layers, computing exactly what ``nn.RNN``/``nn.LSTM`` compute.
 
 On CPU, ``nn.RNN`` records several autograd nodes per time step, and with 500 steps, 4 layers and 32 units
 that bookkeeping, not arithmetic, dominates. Here each layer is one autograd node: the input projection,
 the weight gradients and the input gradient are single large matrix products over all time steps, and only
 the recurrence itself is stepped (forward: one matmul-add and a tanh; backward: one multiply and one
-matmul-add). It reads the ``nn.RNN``'s own parameters, so checkpoints move freely between this path and
-cuDNN's.
+matmul-add). It reads the module's own parameters, so checkpoints move freely between this path and
+cuDNN's. The LSTM is built the same way (the gates' four input projections in one GEMM).
 
 The stepped part runs as compiled code when :mod:`rnn_lightning.compiled` can build it (one call per layer
-and direction, the batch split across threads), else as a Python loop over ATen calls; both compute the
-same function (float32 to a few ulp of each other, float64 exactly up to summation order).
+and direction, the batch split across threads), else, for the tanh RNN, as a Python loop over ATen calls;
+both compute the same function (float32 to a few ulp of each other, float64 exactly up to summation order).
+Without the compiled code an LSTM runs ``nn.LSTM``, whose CPU kernel beats a Python loop.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from rnn_lightning.compiled import recurrence_kernel
+from rnn_lightning.compiled import recurrence_kernel, recurrence_path
 
 
 class _TanhRNNLayer(torch.autograd.Function):
@@ -50,21 +51,11 @@ class _TanhRNNLayer(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
         inputs, weight_ih, weight_hh, hidden, mask = ctx.saved_tensors
-        steps, batch, _ = inputs.shape
         if ctx.kernel is not None:
             grad_pre = ctx.kernel.backward(hidden, weight_hh, mask, grad_output.contiguous(), ctx.last_only)
         else:
             grad_pre = _recurrence_gradient_loop(hidden, weight_hh, mask, grad_output, ctx.last_only)
-        flat_grad = grad_pre.view(steps * batch, -1)
-        grad_inputs = (flat_grad @ weight_ih).view_as(inputs) if ctx.needs_input_grad[0] else None
-        grad_weight_ih = flat_grad.t() @ inputs.reshape(steps * batch, -1) if ctx.needs_input_grad[1] else None
-        grad_weight_hh = None
-        if ctx.needs_input_grad[2]:
-            previous = hidden[:-1].reshape((steps - 1) * batch, -1)
-            grad_weight_hh = grad_pre[1:].reshape((steps - 1) * batch, -1).t() @ previous
-        grad_bias = flat_grad.sum(0)
-        return (grad_inputs, grad_weight_ih, grad_weight_hh, grad_bias if ctx.needs_input_grad[3] else None,
-                grad_bias if ctx.needs_input_grad[4] else None, None, None, None)
+        return (*_projection_gradients(ctx, grad_pre, inputs, weight_ih, hidden), None, None, None)
 
 
 def _recurrence_loop(hidden: torch.Tensor, weight_hh: torch.Tensor, mask: torch.Tensor | None) -> None:
@@ -105,17 +96,67 @@ def _recurrence_gradient_loop(hidden: torch.Tensor, weight_hh: torch.Tensor, mas
     return grad_pre
 
 
+class _LSTMLayer(torch.autograd.Function):
+    """One LSTM layer (torch's gate order i, f, g, o) over a time-major sequence, zero initial state, optional mask.
+
+    Only the compiled recurrence steps it: a Python loop would be slower than ``nn.LSTM``'s own CPU kernel.
+    """
+
+    @staticmethod
+    def forward(ctx, inputs: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
+                bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool, kernel: ModuleType,
+                ) -> torch.Tensor:
+        steps, batch, _ = inputs.shape
+        gates = torch.addmm(bias_ih + bias_hh, inputs.reshape(steps * batch, -1), weight_ih.t())
+        gates = gates.view(steps, batch, -1)
+        hidden, cell = kernel.lstm_forward_(gates, weight_hh, mask)  # gates now hold i, f, g, o activated
+        ctx.save_for_backward(inputs, weight_ih, weight_hh, gates, cell, hidden, mask)
+        ctx.last_only, ctx.kernel = last_only, kernel
+        return hidden[-1].clone() if last_only else hidden
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: torch.Tensor):
+        inputs, weight_ih, weight_hh, gates, cell, hidden, mask = ctx.saved_tensors
+        grad_pre = ctx.kernel.lstm_backward(gates, cell, weight_hh, mask, grad_output.contiguous(), ctx.last_only)
+        return (*_projection_gradients(ctx, grad_pre, inputs, weight_ih, hidden), None, None, None)
+
+
+def _projection_gradients(ctx, grad_pre: torch.Tensor, inputs: torch.Tensor, weight_ih: torch.Tensor,
+                          hidden: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    """Gradients of inputs, both weights and both biases from the pre-activations' gradient: large GEMMs."""
+    steps, batch, _ = inputs.shape
+    flat_grad = grad_pre.view(steps * batch, -1)
+    grad_inputs = (flat_grad @ weight_ih).view_as(inputs) if ctx.needs_input_grad[0] else None
+    grad_weight_ih = flat_grad.t() @ inputs.reshape(steps * batch, -1) if ctx.needs_input_grad[1] else None
+    grad_weight_hh = None
+    if ctx.needs_input_grad[2]:
+        previous = hidden[:-1].reshape((steps - 1) * batch, -1)
+        grad_weight_hh = grad_pre[1:].reshape((steps - 1) * batch, -1).t() @ previous
+    grad_bias = flat_grad.sum(0)
+    return (grad_inputs, grad_weight_ih, grad_weight_hh, grad_bias if ctx.needs_input_grad[3] else None,
+            grad_bias if ctx.needs_input_grad[4] else None)
+
+
 def supports_fast_path(rnn: nn.Module, like: torch.Tensor) -> bool:
-    """Whether :func:`tanh_rnn_stack` computes exactly what ``rnn`` would on inputs of ``like``'s device and dtype."""
-    plain_tanh_rnn = (isinstance(rnn, nn.RNN) and rnn.nonlinearity == "tanh" and rnn.bias and rnn.batch_first
-                      and not rnn.bidirectional and (rnn.dropout == 0 or not rnn.training))
-    return (plain_tanh_rnn and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
-            and not torch.is_autocast_enabled("cpu"))
+    """Whether :func:`fast_stack` computes exactly what ``rnn`` would on inputs of ``like``'s device and dtype.
+
+    A tanh ``nn.RNN`` always has a fast path (compiled, else the Python loop); an ``nn.LSTM`` only when the
+    compiled recurrence can be had.
+    """
+    plain = (rnn.bias and rnn.batch_first and not rnn.bidirectional and (rnn.dropout == 0 or not rnn.training)
+             and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
+             and not torch.is_autocast_enabled("cpu"))
+    if isinstance(rnn, nn.RNN):
+        return plain and rnn.nonlinearity == "tanh"
+    if isinstance(rnn, nn.LSTM):
+        return plain and rnn.proj_size == 0 and recurrence_kernel() is not None
+    return False
 
 
-def tanh_rnn_stack(rnn: nn.RNN, inputs: torch.Tensor, mask: torch.Tensor | None = None, *,
-                   last_only: bool = False, compiled: bool = True) -> torch.Tensor:
-    """Run ``rnn``'s layers (``nn.RNN``, tanh, no dropout) with its own parameters over time-major inputs.
+def fast_stack(rnn: nn.RNN | nn.LSTM, inputs: torch.Tensor, mask: torch.Tensor | None = None, *,
+               last_only: bool = False, compiled: bool = True) -> torch.Tensor:
+    """Run ``rnn``'s layers (tanh ``nn.RNN`` or ``nn.LSTM``, no dropout) with its own parameters, time-major.
 
     Args:
         rnn: The module whose parameters are used.
@@ -123,17 +164,25 @@ def tanh_rnn_stack(rnn: nn.RNN, inputs: torch.Tensor, mask: torch.Tensor | None 
         mask: Optional ``(time, batch)`` bool, False at padding steps (which must all come first).
         last_only: Return only the last layer's final state.
         compiled: Step through time in the compiled recurrence when it can be had (float32/float64); False
-            runs the Python loop, to compare.
+            runs the tanh RNN's Python loop, to compare (an LSTM always needs the compiled recurrence).
 
     Returns:
         The last layer's output at every step, ``(time, batch, hidden)``, or with ``last_only`` its final
-        state ``(batch, hidden)``: what ``nn.RNN`` gives as ``output`` (time-major) and ``h_n[-1]``.
+        state ``(batch, hidden)``: what the module gives as ``output`` (time-major) and ``h_n[-1]``.
+
+    Raises:
+        RuntimeError: For an LSTM without the compiled recurrence.
     """
     step_mask = mask.unsqueeze(-1).to(inputs.dtype).contiguous() if mask is not None else None
     kernel = recurrence_kernel() if compiled else None
+    layer_function = _TanhRNNLayer
+    if isinstance(rnn, nn.LSTM):
+        if kernel is None:
+            raise RuntimeError(f"the LSTM fast path needs the compiled recurrence ({recurrence_path()})")
+        layer_function = _LSTMLayer
     layer_output = inputs.contiguous()
     for layer in range(rnn.num_layers):
-        layer_output = _TanhRNNLayer.apply(
+        layer_output = layer_function.apply(
             layer_output,
             getattr(rnn, f"weight_ih_l{layer}"),
             getattr(rnn, f"weight_hh_l{layer}"),
@@ -144,3 +193,4 @@ def tanh_rnn_stack(rnn: nn.RNN, inputs: torch.Tensor, mask: torch.Tensor | None 
             kernel,
         )
     return layer_output
+

@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from rnn_lightning.compiled import recurrence_path
+from rnn_lightning.fast_rnn import supports_fast_path
 from rnn_lightning.model import SentimentRNN
 
 KERAS_SIMPLE_RNN_TOTAL = 328_353  # Embedding 320,000 + 4 x SimpleRNN 2,080 + Dense 33
@@ -62,9 +63,9 @@ def recurrence_description(model: SentimentRNN, device: torch.device) -> str:
     """Which code steps the recurrent layers through time on ``device``, in words."""
     if device.type == "cuda":
         return f"cuDNN ({type(model.rnn).__name__})"
-    if model.cell == "rnn" and model.fast_cpu_path:
+    if model.fast_cpu_path and supports_fast_path(model.rnn, model.embedding.weight.detach().to(device)):
         return f"fast CPU path, {recurrence_path()}"
-    reason = "--no-fast-path" if model.cell == "rnn" else "PyTorch's own CPU kernel"
+    reason = "--no-fast-path" if not model.fast_cpu_path and model.cell != "gru" else "PyTorch's own CPU kernel"
     return f"{type(model.rnn).__name__} ({reason})"
 
 

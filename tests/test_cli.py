@@ -110,8 +110,8 @@ def test_fit_honours_no_fast_path(tiny_archive, tmp_path, monkeypatch, flags, fa
     from rnn_lightning import fast_rnn
 
     calls = []
-    monkeypatch.setattr("rnn_lightning.model.tanh_rnn_stack",
-                        lambda *args, **kwargs: calls.append(1) or fast_rnn.tanh_rnn_stack(*args, **kwargs))
+    monkeypatch.setattr("rnn_lightning.model.fast_stack",
+                        lambda *args, **kwargs: calls.append(1) or fast_rnn.fast_stack(*args, **kwargs))
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
             str(tmp_path / "logs"), "--num-words", "30", "--maxlen", "24", "--fast-dev-run", "--accelerator", "cpu",
             *flags]

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from rnn_lightning.compiled import NO_COMPILE_ENV, CompiledPathWarning, recurrence_kernel, recurrence_path
-from rnn_lightning.fast_rnn import _TanhRNNLayer, supports_fast_path, tanh_rnn_stack
+from rnn_lightning.fast_rnn import _TanhRNNLayer, fast_stack, supports_fast_path
 from rnn_lightning.model import SentimentRNN
 
 # Both ways of stepping through time: the compiled recurrence and the Python loop over ATen calls.
@@ -46,7 +46,7 @@ def test_layer_gradcheck_for_inputs_and_every_parameter(masked, compiled):
 def test_stack_gradcheck_through_all_layers(last_only, compiled):
     rnn = make_rnn()
     inputs = torch.randn(6, 2, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, last_only=last_only, compiled=compiled),
+    assert torch.autograd.gradcheck(lambda x: fast_stack(rnn, x, last_only=last_only, compiled=compiled),
                                     (inputs,))
 
 
@@ -55,7 +55,7 @@ def test_gradcheck_with_a_padding_mask(compiled):
     rnn = make_rnn()
     inputs = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
     mask = torch.tensor([[False, False, True, True, True, True], [True] * 6, [False] * 5 + [True]]).t()
-    assert torch.autograd.gradcheck(lambda x: tanh_rnn_stack(rnn, x, mask, last_only=True, compiled=compiled),
+    assert torch.autograd.gradcheck(lambda x: fast_stack(rnn, x, mask, last_only=True, compiled=compiled),
                                     (inputs,))
 
 
@@ -65,8 +65,8 @@ def test_stack_matches_nn_rnn_outputs_and_final_state(compiled):
     inputs = torch.randn(2, 7, 5, dtype=torch.float64)  # batch-first for nn.RNN
     expected, final = rnn(inputs)
     time_major = inputs.transpose(0, 1)
-    torch.testing.assert_close(tanh_rnn_stack(rnn, time_major, compiled=compiled).transpose(0, 1), expected)
-    torch.testing.assert_close(tanh_rnn_stack(rnn, time_major, last_only=True, compiled=compiled), final[-1])
+    torch.testing.assert_close(fast_stack(rnn, time_major, compiled=compiled).transpose(0, 1), expected)
+    torch.testing.assert_close(fast_stack(rnn, time_major, last_only=True, compiled=compiled), final[-1])
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -84,7 +84,7 @@ def test_compiled_and_python_loop_agree_in_float32_at_the_real_shapes(masked, hi
     for compiled in (True, False):
         rnn.zero_grad()
         inputs.grad = None
-        output = tanh_rnn_stack(rnn, inputs, mask, last_only=True, compiled=compiled)
+        output = fast_stack(rnn, inputs, mask, last_only=True, compiled=compiled)
         output.pow(2).sum().backward()
         results.append((output.detach(), inputs.grad.clone(), {n: p.grad.clone() for n, p in rnn.named_parameters()}))
     (compiled_out, compiled_input_grad, compiled_grads), (loop_out, loop_input_grad, loop_grads) = results
@@ -95,17 +95,55 @@ def test_compiled_and_python_loop_agree_in_float32_at_the_real_shapes(masked, hi
         torch.testing.assert_close(grad, reference, rtol=1e-3, atol=1e-4 * float(reference.abs().max()), msg=name)
 
 
+def lstm_layer_inputs(steps=6, batch=3, inputs_size=4, hidden=5):
+    torch.manual_seed(0)
+    tensors = [torch.randn(steps, batch, inputs_size), torch.randn(4 * hidden, inputs_size),
+               torch.randn(4 * hidden, hidden), torch.randn(4 * hidden), torch.randn(4 * hidden)]
+    return [(t * 0.5).double().requires_grad_(True) for t in tensors]
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_lstm_layer_gradcheck_for_inputs_and_every_parameter(masked):
+    from rnn_lightning.fast_rnn import _LSTMLayer
+
+    tensors = lstm_layer_inputs()
+    mask = torch.tensor([[0.0, 1.0, 0.0]] * 2 + [[1.0, 1.0, 1.0]] * 4, dtype=torch.float64).unsqueeze(-1)
+    for last_only in (False, True):
+        assert torch.autograd.gradcheck(
+            lambda *t, last_only=last_only: _LSTMLayer.apply(*t, mask if masked else None, last_only,
+                                                            recurrence_kernel()), tensors)
+
+
+@pytest.mark.parametrize("last_only", [False, True])
+def test_lstm_stack_matches_nn_lstm_and_passes_gradcheck(last_only):
+    torch.manual_seed(0)
+    lstm = nn.LSTM(5, 5, num_layers=3, batch_first=True).double()
+    inputs = torch.randn(2, 7, 5, dtype=torch.float64)
+    expected, (final, _) = lstm(inputs)
+    time_major = inputs.transpose(0, 1)
+    torch.testing.assert_close(fast_stack(lstm, time_major).transpose(0, 1), expected)
+    torch.testing.assert_close(fast_stack(lstm, time_major, last_only=True), final[-1])
+    mask = torch.tensor([[False, False, True, True, True, True, True], [True] * 7]).t()
+    assert torch.autograd.gradcheck(lambda x: fast_stack(lstm, x, mask, last_only=last_only),
+                                    (time_major.clone().requires_grad_(True),))
+
+
 def test_without_the_compiled_recurrence_the_python_loop_runs_after_a_one_line_notice(monkeypatch):
     rnn = make_rnn()
     inputs = torch.randn(6, 2, 5, dtype=torch.float64)
-    expected = tanh_rnn_stack(rnn, inputs)
+    expected = fast_stack(rnn, inputs)
     monkeypatch.setenv(NO_COMPILE_ENV, "1")
     recurrence_kernel.cache_clear()
     try:
         with pytest.warns(CompiledPathWarning, match=f"^compiled RNN recurrence unavailable: {NO_COMPILE_ENV} is set"):
             assert recurrence_kernel() is None
         assert recurrence_path() == f"Python loop ({NO_COMPILE_ENV} is set)"
-        torch.testing.assert_close(tanh_rnn_stack(rnn, inputs), expected)
+        torch.testing.assert_close(fast_stack(rnn, inputs), expected)
+        # The LSTM has no Python loop of its own: it falls back to nn.LSTM.
+        lstm = nn.LSTM(5, 5, batch_first=True).double()
+        assert not supports_fast_path(lstm, inputs)
+        with pytest.raises(RuntimeError, match="needs the compiled recurrence"):
+            fast_stack(lstm, inputs)
     finally:
         recurrence_kernel.cache_clear()  # the next call loads the built library again
 
@@ -118,9 +156,9 @@ def fast_path_calls(monkeypatch):
 
     def spy(rnn, inputs, mask=None, *, last_only=False):
         calls.append(tuple(inputs.shape))
-        return tanh_rnn_stack(rnn, inputs, mask, last_only=last_only)
+        return fast_stack(rnn, inputs, mask, last_only=last_only)
 
-    monkeypatch.setattr("rnn_lightning.model.tanh_rnn_stack", spy)
+    monkeypatch.setattr("rnn_lightning.model.fast_stack", spy)
     return calls
 
 
@@ -149,8 +187,9 @@ def _reviews(batch: int, steps: int, num_words: int, seed: int = 0) -> tuple[tor
     return ids, torch.randint(0, 2, (batch,), generator=generator).float()
 
 
-def test_fast_path_runs_and_matches_nn_rnn_per_review_at_the_real_shapes(fast_path_calls):
-    fast, reference = _twins(torch.float32)
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_fast_path_runs_and_matches_nn_rnn_per_review_at_the_real_shapes(fast_path_calls, cell):
+    fast, reference = _twins(torch.float32, cell=cell)
     ids, labels = _reviews(128, 500, 10_000)
     fast_logits, fast_grads = _logits_and_gradients(fast, ids, labels)
     assert fast_path_calls == [(500, 128, 32)]  # the fast path really ran...
@@ -162,9 +201,10 @@ def test_fast_path_runs_and_matches_nn_rnn_per_review_at_the_real_shapes(fast_pa
         torch.testing.assert_close(grad, reference_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
 @pytest.mark.parametrize("mask_padding", [False, True])
-def test_fast_path_equals_nn_rnn_in_float64_over_500_steps(fast_path_calls, mask_padding):
-    fast, reference = _twins(torch.float64, num_words=1_000, mask_padding=mask_padding)
+def test_fast_path_equals_nn_rnn_in_float64_over_500_steps(fast_path_calls, mask_padding, cell):
+    fast, reference = _twins(torch.float64, num_words=1_000, mask_padding=mask_padding, cell=cell)
     ids, labels = _reviews(16, 500, 1_000, seed=1)
     fast_logits, fast_grads = _logits_and_gradients(fast, ids, labels)
     reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
@@ -191,6 +231,8 @@ def test_fast_path_is_chosen_only_where_it_is_exact():
     assert not supports_fast_path(rnn, torch.zeros(1, 2, 4, dtype=torch.bfloat16))
     assert not supports_fast_path(nn.RNN(4, 4, batch_first=True, nonlinearity="relu"), torch.zeros(1, 2, 4))
     assert not supports_fast_path(nn.GRU(4, 4, batch_first=True), torch.zeros(1, 2, 4))
+    assert supports_fast_path(nn.LSTM(4, 4, batch_first=True), torch.zeros(1, 2, 4))  # compiled here
+    assert not supports_fast_path(nn.LSTM(4, 4, batch_first=True, proj_size=2), torch.zeros(1, 2, 4))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not supports_fast_path(rnn, torch.zeros(1, 2, 4))
     with_dropout = nn.RNN(4, 4, num_layers=2, batch_first=True, dropout=0.5)
@@ -198,7 +240,8 @@ def test_fast_path_is_chosen_only_where_it_is_exact():
     assert supports_fast_path(with_dropout.eval(), torch.zeros(1, 2, 4))
 
 
-@pytest.mark.parametrize("cell, fast", [("rnn", True), ("rnn", False), ("lstm", False), ("gru", False)])
+@pytest.mark.parametrize("cell, fast", [("rnn", True), ("rnn", False), ("lstm", True), ("lstm", False),
+                                        ("gru", False)])
 def test_masked_batch_equals_each_review_run_alone(cell, fast):
     torch.manual_seed(0)
     model = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
