@@ -21,7 +21,7 @@ class BenchConfig:
 
     Attributes:
         cell: ``rnn``, ``lstm`` or ``gru``.
-        fast_path: Use the fast CPU tanh RNN (``rnn`` on CPU only).
+        fast_path: Use the fast CPU path (:func:`~rnn_lightning.fast_rnn.fast_stack`; on CPU only).
         compiled: Step the fast path's recurrence in compiled code (else its Python loop); like denormal
             flushing, the process running the setting applies it.
         flush_denormals: Flush subnormal floats to zero; the process running the setting applies it (see
@@ -44,8 +44,9 @@ class BenchConfig:
     @property
     def name(self) -> str:
         flags = [self.cell, f"b{self.batch_size}", self.precision, self.accelerator]
-        cpu_rnn = self.cell == "rnn" and self.accelerator == "cpu"
-        flags += [] if not cpu_rnn else [("compiled" if self.compiled else "fast loop") if self.fast_path else "nn.RNN"]
+        if self.accelerator == "cpu":
+            torch_module = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}[self.cell]
+            flags.append(("compiled" if self.compiled else "fast loop") if self.fast_path else torch_module)
         flags += ["mask" if self.mask_padding else None, None if self.flush_denormals else "no-flush"]
         return " ".join(flag for flag in flags if flag)
 

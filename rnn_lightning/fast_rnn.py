@@ -1,16 +1,16 @@
-"""Faster CPU paths for stacks of tanh RNN and LSTM layers, computing exactly what ``nn.RNN``/``nn.LSTM`` compute.
+"""Faster CPU paths for stacks of tanh RNN, LSTM and GRU layers, computing exactly what torch's modules compute.
 
 On CPU, ``nn.RNN`` records several autograd nodes per time step, and with 500 steps, 4 layers and 32 units
 that bookkeeping, not arithmetic, dominates. Here each layer is one autograd node: the input projection,
 the weight gradients and the input gradient are single large matrix products over all time steps, and only
 the recurrence itself is stepped (forward: one matmul-add and a tanh; backward: one multiply and one
 matmul-add). It reads the module's own parameters, so checkpoints move freely between this path and
-cuDNN's. The LSTM is built the same way (the gates' four input projections in one GEMM).
+cuDNN's. The LSTM and GRU are built the same way (all their gates' input projections in one GEMM).
 
 The stepped part runs as compiled code when :mod:`rnn_lightning.compiled` can build it (one call per layer
 and direction, the batch split across threads), else, for the tanh RNN, as a Python loop over ATen calls;
 both compute the same function (float32 to a few ulp of each other, float64 exactly up to summation order).
-Without the compiled code an LSTM runs ``nn.LSTM``, whose CPU kernel beats a Python loop.
+Without the compiled code an LSTM or GRU runs torch's own module, whose CPU kernel beats a Python loop.
 """
 
 from __future__ import annotations
@@ -122,27 +122,60 @@ class _LSTMLayer(torch.autograd.Function):
         return (*_projection_gradients(ctx, grad_pre, inputs, weight_ih, hidden), None, None, None)
 
 
+class _GRULayer(torch.autograd.Function):
+    """One GRU layer (torch's gate order r, z, n; ``b_hn`` inside the reset product) over a time-major sequence.
+
+    Like the LSTM, only the compiled recurrence steps it.
+    """
+
+    @staticmethod
+    def forward(ctx, inputs: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
+                bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool, kernel: ModuleType,
+                ) -> torch.Tensor:
+        steps, batch, _ = inputs.shape
+        gates = torch.addmm(bias_ih, inputs.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
+        hidden, recurrent_n = kernel.gru_forward_(gates, weight_hh, bias_hh, mask)  # gates now hold r, z, n
+        ctx.save_for_backward(inputs, weight_ih, weight_hh, gates, recurrent_n, hidden, mask)
+        ctx.last_only, ctx.kernel = last_only, kernel
+        return hidden[-1].clone() if last_only else hidden
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: torch.Tensor):
+        inputs, weight_ih, weight_hh, gates, recurrent_n, hidden, mask = ctx.saved_tensors
+        grad_input_pre, grad_recurrent_pre = ctx.kernel.gru_backward(gates, recurrent_n, hidden, weight_hh, mask,
+                                                                     grad_output.contiguous(), ctx.last_only)
+        return (*_projection_gradients(ctx, grad_input_pre, inputs, weight_ih, hidden, grad_recurrent_pre),
+                None, None, None)
+
+
 def _projection_gradients(ctx, grad_pre: torch.Tensor, inputs: torch.Tensor, weight_ih: torch.Tensor,
-                          hidden: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-    """Gradients of inputs, both weights and both biases from the pre-activations' gradient: large GEMMs."""
+                          hidden: torch.Tensor, grad_recurrent_pre: torch.Tensor | None = None,
+                          ) -> tuple[torch.Tensor | None, ...]:
+    """Gradients of inputs, both weights and both biases from the pre-activations' gradients: large GEMMs.
+
+    ``grad_pre`` is the gradient of the input pre-activations ``x W_ih^T + b_ih``; ``grad_recurrent_pre`` that
+    of the recurrent ones ``h W_hh^T + b_hh``, where they differ (the GRU), else the same.
+    """
     steps, batch, _ = inputs.shape
+    recurrent = grad_pre if grad_recurrent_pre is None else grad_recurrent_pre
     flat_grad = grad_pre.view(steps * batch, -1)
     grad_inputs = (flat_grad @ weight_ih).view_as(inputs) if ctx.needs_input_grad[0] else None
     grad_weight_ih = flat_grad.t() @ inputs.reshape(steps * batch, -1) if ctx.needs_input_grad[1] else None
     grad_weight_hh = None
     if ctx.needs_input_grad[2]:
         previous = hidden[:-1].reshape((steps - 1) * batch, -1)
-        grad_weight_hh = grad_pre[1:].reshape((steps - 1) * batch, -1).t() @ previous
-    grad_bias = flat_grad.sum(0)
-    return (grad_inputs, grad_weight_ih, grad_weight_hh, grad_bias if ctx.needs_input_grad[3] else None,
-            grad_bias if ctx.needs_input_grad[4] else None)
+        grad_weight_hh = recurrent[1:].reshape((steps - 1) * batch, -1).t() @ previous
+    grad_bias_ih = flat_grad.sum(0) if ctx.needs_input_grad[3] else None
+    grad_bias_hh = recurrent.reshape(steps * batch, -1).sum(0) if ctx.needs_input_grad[4] else None
+    return grad_inputs, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh
 
 
 def supports_fast_path(rnn: nn.Module, like: torch.Tensor) -> bool:
     """Whether :func:`fast_stack` computes exactly what ``rnn`` would on inputs of ``like``'s device and dtype.
 
-    A tanh ``nn.RNN`` always has a fast path (compiled, else the Python loop); an ``nn.LSTM`` only when the
-    compiled recurrence can be had.
+    A tanh ``nn.RNN`` always has a fast path (compiled, else the Python loop); an ``nn.LSTM`` or ``nn.GRU``
+    only when the compiled recurrence can be had.
     """
     plain = (rnn.bias and rnn.batch_first and not rnn.bidirectional and (rnn.dropout == 0 or not rnn.training)
              and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
@@ -151,12 +184,12 @@ def supports_fast_path(rnn: nn.Module, like: torch.Tensor) -> bool:
         return plain and rnn.nonlinearity == "tanh"
     if isinstance(rnn, nn.LSTM):
         return plain and rnn.proj_size == 0 and recurrence_kernel() is not None
-    return False
+    return isinstance(rnn, nn.GRU) and plain and recurrence_kernel() is not None
 
 
-def fast_stack(rnn: nn.RNN | nn.LSTM, inputs: torch.Tensor, mask: torch.Tensor | None = None, *,
+def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch.Tensor | None = None, *,
                last_only: bool = False, compiled: bool = True) -> torch.Tensor:
-    """Run ``rnn``'s layers (tanh ``nn.RNN`` or ``nn.LSTM``, no dropout) with its own parameters, time-major.
+    """Run ``rnn``'s layers (tanh ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``; no dropout) with its own parameters.
 
     Args:
         rnn: The module whose parameters are used.
@@ -164,22 +197,20 @@ def fast_stack(rnn: nn.RNN | nn.LSTM, inputs: torch.Tensor, mask: torch.Tensor |
         mask: Optional ``(time, batch)`` bool, False at padding steps (which must all come first).
         last_only: Return only the last layer's final state.
         compiled: Step through time in the compiled recurrence when it can be had (float32/float64); False
-            runs the tanh RNN's Python loop, to compare (an LSTM always needs the compiled recurrence).
+            runs the tanh RNN's Python loop, to compare (an LSTM or GRU always needs the compiled recurrence).
 
     Returns:
         The last layer's output at every step, ``(time, batch, hidden)``, or with ``last_only`` its final
         state ``(batch, hidden)``: what the module gives as ``output`` (time-major) and ``h_n[-1]``.
 
     Raises:
-        RuntimeError: For an LSTM without the compiled recurrence.
+        RuntimeError: For an LSTM or GRU without the compiled recurrence.
     """
     step_mask = mask.unsqueeze(-1).to(inputs.dtype).contiguous() if mask is not None else None
     kernel = recurrence_kernel() if compiled else None
-    layer_function = _TanhRNNLayer
-    if isinstance(rnn, nn.LSTM):
-        if kernel is None:
-            raise RuntimeError(f"the LSTM fast path needs the compiled recurrence ({recurrence_path()})")
-        layer_function = _LSTMLayer
+    layer_function = {nn.LSTM: _LSTMLayer, nn.GRU: _GRULayer}.get(type(rnn), _TanhRNNLayer)
+    if layer_function is not _TanhRNNLayer and kernel is None:
+        raise RuntimeError(f"the {type(rnn).__name__} fast path needs the compiled recurrence ({recurrence_path()})")
     layer_output = inputs.contiguous()
     for layer in range(rnn.num_layers):
         layer_output = layer_function.apply(

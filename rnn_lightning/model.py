@@ -31,9 +31,9 @@ class SentimentRNN(nn.Module):
             (``reset_after=True``), so it keeps both.
         mask_padding: Skip the padding as Keras's ``Embedding(mask_zero=True)`` does, instead of running
             the RNN through it (the study does not). Batches are trimmed to their longest review too.
-        fast_cpu_path: Use :func:`fast_stack` on CPU for ``cell="rnn"`` (same function, same parameters, several
-            times faster than ``nn.RNN`` there) and for ``cell="lstm"`` when the compiled recurrence can be had;
-            False runs ``nn.RNN``/``nn.LSTM``, to compare. On GPU cuDNN always runs.
+        fast_cpu_path: Use :func:`fast_stack` on CPU (same function, same parameters, several times faster than
+            torch's modules there): always for ``cell="rnn"``, for ``"lstm"`` and ``"gru"`` when the compiled
+            recurrence can be had. False runs ``nn.RNN``/``nn.LSTM``/``nn.GRU``, to compare. On GPU cuDNN runs.
         num_classes: Classes to tell apart: 2 (one logit, the study's) or more (one logit each).
     """
 

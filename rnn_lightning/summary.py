@@ -65,7 +65,7 @@ def recurrence_description(model: SentimentRNN, device: torch.device) -> str:
         return f"cuDNN ({type(model.rnn).__name__})"
     if model.fast_cpu_path and supports_fast_path(model.rnn, model.embedding.weight.detach().to(device)):
         return f"fast CPU path, {recurrence_path()}"
-    reason = "--no-fast-path" if not model.fast_cpu_path and model.cell != "gru" else "PyTorch's own CPU kernel"
+    reason = "--no-fast-path" if not model.fast_cpu_path else "no compiled recurrence: PyTorch's own CPU kernel"
     return f"{type(model.rnn).__name__} ({reason})"
 
 

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="skip the padding like Keras's mask_zero=True, batching reviews of similar length "
                                "(faster; not the study's setting)")
     training.add_argument("--no-fast-path", action="store_true",
-                          help="on CPU, run nn.RNN instead of the equivalent faster tanh RNN (for comparison)")
+                          help="on CPU, run torch's nn.RNN/LSTM/GRU instead of the equivalent faster path "
+                               "(for comparison)")
     training.add_argument("--deterministic", action="store_true", help="use deterministic algorithms only")
     training.add_argument("--limit-train-batches", type=_int_or_float, default=None,
                           help="train on this many batches per epoch (int) or this fraction (float)")

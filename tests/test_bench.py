@@ -7,20 +7,20 @@ from .conftest import load_script
 def test_bench_measures_each_setting_in_both_loops_and_a_full_epoch(tiny_archive, tmp_path, capsys):
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path), "--num-words", "30", "--maxlen", "24",
             "--steps", "2", "--warmup", "1", "--repeat", "2",
-            "--config", "fast=1,batch=8", "--config", "fast=0,flush=0,batch=8",
+            "--config", "fast=1,batch=8", "--config", "fast=0,flush=0,batch=8", "--config", "compiled=0,batch=8",
             "--loops", "bare", "lightning", "epoch"]
     assert load_script("bench").main(args) == 0
     out = capsys.readouterr().out.splitlines()
     rows = [line.split("|")[1:-1] for line in out if line.startswith("| rnn")]
+    loops = ("bare PyTorch", "Lightning", "Lightning epoch")
     assert [(r[0].strip(), r[1].strip()) for r in rows] == [
-        ("rnn b8 32-true cpu fast", "bare PyTorch"), ("rnn b8 32-true cpu fast", "Lightning"),
-        ("rnn b8 32-true cpu fast", "Lightning epoch"), ("rnn b8 32-true cpu nn.RNN no-flush", "bare PyTorch"),
-        ("rnn b8 32-true cpu nn.RNN no-flush", "Lightning"), ("rnn b8 32-true cpu nn.RNN no-flush", "Lightning epoch")]
+        (setting, loop) for setting in ("rnn b8 32-true cpu compiled", "rnn b8 32-true cpu nn.RNN no-flush",
+                                        "rnn b8 32-true cpu fast loop") for loop in loops]
     for row in rows:
         ms_per_step, samples_per_s, peak_mb = float(row[2]), float(row[3]), float(row[5])
         assert ms_per_step > 0 and samples_per_s > 0 and peak_mb > 50
     assert rows[0][4].strip() == "-" and float(rows[2][4]) > 0  # only the full epoch has an epoch time
-    assert sum(line.startswith("Lightning loop overhead for") for line in out) == 2
+    assert sum(line.startswith("Lightning loop overhead for") for line in out) == 3
 
 
 def test_bench_rejects_an_unknown_setting(tiny_archive, tmp_path):

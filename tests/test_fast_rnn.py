@@ -95,36 +95,40 @@ def test_compiled_and_python_loop_agree_in_float32_at_the_real_shapes(masked, hi
         torch.testing.assert_close(grad, reference, rtol=1e-3, atol=1e-4 * float(reference.abs().max()), msg=name)
 
 
-def lstm_layer_inputs(steps=6, batch=3, inputs_size=4, hidden=5):
-    torch.manual_seed(0)
-    tensors = [torch.randn(steps, batch, inputs_size), torch.randn(4 * hidden, inputs_size),
-               torch.randn(4 * hidden, hidden), torch.randn(4 * hidden), torch.randn(4 * hidden)]
-    return [(t * 0.5).double().requires_grad_(True) for t in tensors]
+GATED = pytest.mark.parametrize("module, gates", [(nn.LSTM, 4), (nn.GRU, 3)], ids=["lstm", "gru"])
 
 
+@GATED
 @pytest.mark.parametrize("masked", [False, True])
-def test_lstm_layer_gradcheck_for_inputs_and_every_parameter(masked):
-    from rnn_lightning.fast_rnn import _LSTMLayer
+def test_gated_layer_gradcheck_for_inputs_and_every_parameter(module, gates, masked):
+    from rnn_lightning.fast_rnn import _GRULayer, _LSTMLayer
 
-    tensors = lstm_layer_inputs()
+    layer = {nn.LSTM: _LSTMLayer, nn.GRU: _GRULayer}[module]
+    torch.manual_seed(0)
+    steps, batch, inputs_size, hidden = 6, 3, 4, 5
+    tensors = [torch.randn(steps, batch, inputs_size), torch.randn(gates * hidden, inputs_size),
+               torch.randn(gates * hidden, hidden), torch.randn(gates * hidden), torch.randn(gates * hidden)]
+    tensors = [(t * 0.5).double().requires_grad_(True) for t in tensors]
     mask = torch.tensor([[0.0, 1.0, 0.0]] * 2 + [[1.0, 1.0, 1.0]] * 4, dtype=torch.float64).unsqueeze(-1)
     for last_only in (False, True):
         assert torch.autograd.gradcheck(
-            lambda *t, last_only=last_only: _LSTMLayer.apply(*t, mask if masked else None, last_only,
-                                                            recurrence_kernel()), tensors)
+            lambda *t, last_only=last_only: layer.apply(*t, mask if masked else None, last_only, recurrence_kernel()),
+            tensors)
 
 
+@GATED
 @pytest.mark.parametrize("last_only", [False, True])
-def test_lstm_stack_matches_nn_lstm_and_passes_gradcheck(last_only):
+def test_gated_stack_matches_torch_and_passes_gradcheck(module, gates, last_only):
     torch.manual_seed(0)
-    lstm = nn.LSTM(5, 5, num_layers=3, batch_first=True).double()
+    rnn = module(5, 5, num_layers=3, batch_first=True).double()
     inputs = torch.randn(2, 7, 5, dtype=torch.float64)
-    expected, (final, _) = lstm(inputs)
+    expected, state = rnn(inputs)
+    final = state[0] if isinstance(state, tuple) else state
     time_major = inputs.transpose(0, 1)
-    torch.testing.assert_close(fast_stack(lstm, time_major).transpose(0, 1), expected)
-    torch.testing.assert_close(fast_stack(lstm, time_major, last_only=True), final[-1])
+    torch.testing.assert_close(fast_stack(rnn, time_major).transpose(0, 1), expected)
+    torch.testing.assert_close(fast_stack(rnn, time_major, last_only=True), final[-1])
     mask = torch.tensor([[False, False, True, True, True, True, True], [True] * 7]).t()
-    assert torch.autograd.gradcheck(lambda x: fast_stack(lstm, x, mask, last_only=last_only),
+    assert torch.autograd.gradcheck(lambda x: fast_stack(rnn, x, mask, last_only=last_only),
                                     (time_major.clone().requires_grad_(True),))
 
 
@@ -139,11 +143,11 @@ def test_without_the_compiled_recurrence_the_python_loop_runs_after_a_one_line_n
             assert recurrence_kernel() is None
         assert recurrence_path() == f"Python loop ({NO_COMPILE_ENV} is set)"
         torch.testing.assert_close(fast_stack(rnn, inputs), expected)
-        # The LSTM has no Python loop of its own: it falls back to nn.LSTM.
-        lstm = nn.LSTM(5, 5, batch_first=True).double()
-        assert not supports_fast_path(lstm, inputs)
-        with pytest.raises(RuntimeError, match="needs the compiled recurrence"):
-            fast_stack(lstm, inputs)
+        # The LSTM and GRU have no Python loop of their own: they fall back to torch's modules.
+        for gated in (nn.LSTM(5, 5, batch_first=True).double(), nn.GRU(5, 5, batch_first=True).double()):
+            assert not supports_fast_path(gated, inputs)
+            with pytest.raises(RuntimeError, match="fast path needs the compiled recurrence"):
+                fast_stack(gated, inputs)
     finally:
         recurrence_kernel.cache_clear()  # the next call loads the built library again
 
@@ -187,7 +191,7 @@ def _reviews(batch: int, steps: int, num_words: int, seed: int = 0) -> tuple[tor
     return ids, torch.randint(0, 2, (batch,), generator=generator).float()
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_fast_path_runs_and_matches_nn_rnn_per_review_at_the_real_shapes(fast_path_calls, cell):
     fast, reference = _twins(torch.float32, cell=cell)
     ids, labels = _reviews(128, 500, 10_000)
@@ -196,12 +200,13 @@ def test_fast_path_runs_and_matches_nn_rnn_per_review_at_the_real_shapes(fast_pa
     reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
     assert len(fast_path_calls) == 1  # ...and the reference did not
     torch.testing.assert_close(fast_logits, reference_logits, rtol=1e-4, atol=1e-5)
-    assert fast_grads.keys() == reference_grads.keys() and len(fast_grads) == 1 + 3 * 4 + 2  # bias_hh is frozen
+    frozen_bias = cell != "gru"  # Keras's GRU has two biases, so the model keeps both (see SentimentRNN)
+    assert fast_grads.keys() == reference_grads.keys() and len(fast_grads) == 1 + (3 if frozen_bias else 4) * 4 + 2
     for name, grad in fast_grads.items():
         torch.testing.assert_close(grad, reference_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("mask_padding", [False, True])
 def test_fast_path_equals_nn_rnn_in_float64_over_500_steps(fast_path_calls, mask_padding, cell):
     fast, reference = _twins(torch.float64, num_words=1_000, mask_padding=mask_padding, cell=cell)
@@ -230,8 +235,9 @@ def test_fast_path_is_chosen_only_where_it_is_exact():
     assert supports_fast_path(rnn, torch.zeros(1, 2, 4))
     assert not supports_fast_path(rnn, torch.zeros(1, 2, 4, dtype=torch.bfloat16))
     assert not supports_fast_path(nn.RNN(4, 4, batch_first=True, nonlinearity="relu"), torch.zeros(1, 2, 4))
-    assert not supports_fast_path(nn.GRU(4, 4, batch_first=True), torch.zeros(1, 2, 4))
-    assert supports_fast_path(nn.LSTM(4, 4, batch_first=True), torch.zeros(1, 2, 4))  # compiled here
+    assert supports_fast_path(nn.GRU(4, 4, batch_first=True), torch.zeros(1, 2, 4))  # compiled here
+    assert not supports_fast_path(nn.GRU(4, 4, batch_first=True, bias=False), torch.zeros(1, 2, 4))
+    assert supports_fast_path(nn.LSTM(4, 4, batch_first=True), torch.zeros(1, 2, 4))
     assert not supports_fast_path(nn.LSTM(4, 4, batch_first=True, proj_size=2), torch.zeros(1, 2, 4))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not supports_fast_path(rnn, torch.zeros(1, 2, 4))
@@ -241,7 +247,7 @@ def test_fast_path_is_chosen_only_where_it_is_exact():
 
 
 @pytest.mark.parametrize("cell, fast", [("rnn", True), ("rnn", False), ("lstm", True), ("lstm", False),
-                                        ("gru", False)])
+                                        ("gru", True), ("gru", False)])
 def test_masked_batch_equals_each_review_run_alone(cell, fast):
     torch.manual_seed(0)
     model = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,

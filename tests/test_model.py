@@ -152,7 +152,8 @@ def test_the_summary_shows_a_head_per_class_and_says_which_recurrence_runs():
     cpu = torch.device("cpu")
     assert recurrence_description(SentimentRNN(), cpu) == f"fast CPU path, {recurrence_path()}"
     assert recurrence_description(SentimentRNN(fast_cpu_path=False), cpu) == "RNN (--no-fast-path)"
-    assert recurrence_description(SentimentRNN(cell="gru"), cpu) == "GRU (PyTorch's own CPU kernel)"
+    assert recurrence_description(SentimentRNN(cell="gru"), cpu) == f"fast CPU path, {recurrence_path()}"
     assert recurrence_description(SentimentRNN(cell="lstm"), cpu) == f"fast CPU path, {recurrence_path()}"
     assert recurrence_description(SentimentRNN(cell="lstm", fast_cpu_path=False), cpu) == "LSTM (--no-fast-path)"
+    assert recurrence_description(SentimentRNN(cell="gru", fast_cpu_path=False), cpu) == "GRU (--no-fast-path)"
     assert recurrence_description(SentimentRNN(), torch.device("cuda")) == "cuDNN (RNN)"

@@ -1,9 +1,8 @@
-// The recurrences of a tanh RNN layer and of an LSTM layer, forward and backward, as one compiled loop per
-// layer.
+// The recurrences of tanh RNN, LSTM and GRU layers, forward and backward, as one compiled loop per layer.
 //
 // Python computes everything that is one large matrix product (input projections, weight gradients);
 // this file does only what must go step by step: h_t = tanh(z_t + h_{t-1} W_hh^T) and its gradient, and
-// the LSTM's gates and cell state and theirs.
+// the LSTM's and GRU's gates and states and theirs.
 // Reviews are independent, so the batch is split across threads; each thread walks its rows through all
 // time steps with W_hh in cache. Float32 uses a vectorisable tanh (Cephes' polynomial and exp, within a
 // few ulp of libm); float64 uses std::tanh, so gradcheck sees exact arithmetic.
@@ -263,6 +262,100 @@ void lstm_backward_rows(const scalar_t* gates, const scalar_t* c, const scalar_t
   }
 }
 
+// ------------------------------------------------------------------------------------------------- GRU
+// PyTorch's GRU: gates [r | z | n]; n = tanh(x W_in + b_in + r * (h W_hn + b_hn)), h' = (1 - z) n + z h. The
+// recurrent bias of n sits inside r's product, so the step needs the recurrent pre-activations apart from
+// the input ones: zx (T, B, 3H) holds the input projections (with b_ih), and each step adds h W_hh^T + b_hh.
+
+// One step of one row: gates (r, z, n activated) written over zx, hn = h W_hn + b_hn kept for backward.
+template <typename scalar_t>
+inline void gru_cell(scalar_t* __restrict xr, scalar_t* __restrict xz, scalar_t* __restrict xn,
+                     const scalar_t* __restrict hr, const scalar_t* __restrict hz, const scalar_t* __restrict hn_in,
+                     scalar_t* __restrict hn, const scalar_t* __restrict h_prev, scalar_t* __restrict h,
+                     scalar_t keep, int64_t hidden) {
+  for (int64_t j = 0; j < hidden; ++j) {
+    const scalar_t r = fast_sigmoid(xr[j] + hr[j]), z = fast_sigmoid(xz[j] + hz[j]);
+    const scalar_t n = fast_tanh(xn[j] + r * hn_in[j]);
+    xr[j] = r;
+    xz[j] = z;
+    xn[j] = n;
+    hn[j] = hn_in[j];
+    h[j] = ((scalar_t(1) - z) * n + z * h_prev[j]) * keep;  // padding steps (keep = 0) leave a zero state
+  }
+}
+
+// The gradients of one step of one row w.r.t. the input pre-activations (dx) and the recurrent ones (dh_pre),
+// which differ in n only; dh carries in the gradient of h_t and leaves with the part that goes to h_{t-1}
+// directly (through z), the part through W_hh being added by the caller.
+template <typename scalar_t>
+inline void gru_cell_grad(const scalar_t* __restrict gates, const scalar_t* __restrict hn,
+                          const scalar_t* __restrict h_prev, scalar_t* __restrict dh, scalar_t* __restrict dx,
+                          scalar_t* __restrict dh_pre, scalar_t keep, int64_t hidden) {
+  const scalar_t* gr = gates;
+  const scalar_t* gz = gates + hidden;
+  const scalar_t* gn = gates + 2 * hidden;
+  for (int64_t j = 0; j < hidden; ++j) {
+    const scalar_t r = gr[j], z = gz[j], n = gn[j];
+    const scalar_t d = dh[j] * keep;
+    const scalar_t dn = d * (scalar_t(1) - z) * (scalar_t(1) - n * n);
+    const scalar_t dr = dn * hn[j] * r * (scalar_t(1) - r);
+    const scalar_t dz = d * (h_prev[j] - n) * z * (scalar_t(1) - z);
+    dx[j] = dr;
+    dx[hidden + j] = dz;
+    dx[2 * hidden + j] = dn;
+    dh_pre[j] = dr;
+    dh_pre[hidden + j] = dz;
+    dh_pre[2 * hidden + j] = dn * r;
+    dh[j] = d * z;
+  }
+}
+
+template <typename scalar_t>
+void gru_forward_rows(scalar_t* zx, scalar_t* hn, scalar_t* h, const scalar_t* weight_t, const scalar_t* bias_hh,
+                      const scalar_t* mask, int64_t steps, int64_t batch, int64_t hidden, int64_t begin,
+                      int64_t end) {
+  const int64_t width = 3 * hidden;
+  std::vector<scalar_t> recurrent(width), zeros(hidden, scalar_t(0));
+  for (int64_t b = begin; b < end; ++b) {
+    for (int64_t t = 0; t < steps; ++t) {
+      const scalar_t* h_prev = t > 0 ? h + ((t - 1) * batch + b) * hidden : zeros.data();
+      // recurrent = b_hh + h_{t-1} W_hh^T: one row, 3 x 32 running sums in vector registers.
+      block_step<scalar_t, kWidth, 3 * kWidth, 1>(recurrent.data(), bias_hh, h_prev, weight_t, 1, hidden, width);
+      scalar_t* x = zx + (t * batch + b) * width;
+      gru_cell(x, x + hidden, x + 2 * hidden, recurrent.data(), recurrent.data() + hidden,
+               recurrent.data() + 2 * hidden, hn + (t * batch + b) * hidden, h_prev, h + (t * batch + b) * hidden,
+               mask ? mask[t * batch + b] : scalar_t(1), hidden);
+    }
+  }
+}
+
+template <typename scalar_t>
+void gru_backward_rows(const scalar_t* gates, const scalar_t* hn, const scalar_t* h, const scalar_t* weight,
+                       const scalar_t* mask, const scalar_t* grad_output, bool last_only, scalar_t* grad_x,
+                       scalar_t* grad_h, int64_t steps, int64_t batch, int64_t hidden, int64_t begin, int64_t end) {
+  const int64_t width = 3 * hidden;
+  std::vector<scalar_t> dh(kRows * hidden), direct(kRows * hidden), zeros(kRows * hidden, scalar_t(0));
+  for (int64_t b = begin; b < end; b += kRows) {
+    const int64_t rows = std::min<int64_t>(kRows, end - b);
+    const scalar_t* last = grad_output + (last_only ? b : ((steps - 1) * batch + b)) * hidden;
+    std::copy(last, last + rows * hidden, dh.begin());
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t row = t * batch + b + r;
+        const scalar_t* h_prev = t > 0 ? h + (row - batch) * hidden : zeros.data();
+        gru_cell_grad(gates + row * width, hn + row * hidden, h_prev, dh.data() + r * hidden, grad_x + row * width,
+                      grad_h + row * width, mask ? mask[row] : scalar_t(1), hidden);
+      }
+      if (t == 0) break;
+      // dh = (grad_output[t-1], nothing with last_only) + the direct part + dh_pre_t @ W_hh.
+      for (int64_t i = 0; i < rows * hidden; ++i)
+        direct[i] = dh[i] + (last_only ? scalar_t(0) : grad_output[((t - 1) * batch + b) * hidden + i]);
+      block_step<scalar_t, 3 * kWidth, kWidth, kRows>(dh.data(), direct.data(), grad_h + (t * batch + b) * width,
+                                                      weight, rows, width, hidden);
+    }
+  }
+}
+
 // z: (T, B, gates x H); weight_hh: (gates x H, H), as torch stores them (gates: 1 for the RNN, 4 for the LSTM).
 void check(const torch::Tensor& z, const torch::Tensor& weight, const c10::optional<torch::Tensor>& mask,
            int64_t gates = 1) {
@@ -371,9 +464,68 @@ torch::Tensor lstm_backward(const torch::Tensor& gates, const torch::Tensor& c, 
   return grad_pre;
 }
 
+// GRU: zx (T, B, 3H) holds the input projections (with b_ih) and becomes the activated gates in place;
+// returns {h, hn} (hn: the recurrent pre-activation of n, h W_hn + b_hn, which backward needs).
+std::vector<torch::Tensor> gru_forward_(torch::Tensor zx, const torch::Tensor& weight_hh, const torch::Tensor& bias_hh,
+                                        const c10::optional<torch::Tensor>& mask) {
+  check(zx, weight_hh, mask, 3);
+  const auto weight_t = weight_hh.t().contiguous();  // (H, 3H)
+  const auto bias = bias_hh.contiguous();
+  const int64_t steps = zx.size(0), batch = zx.size(1), hidden = weight_hh.size(1);
+  TORCH_CHECK(bias.numel() == 3 * hidden && bias.scalar_type() == zx.scalar_type(), "bias_hh must be (3H,)");
+  auto h = torch::empty({steps, batch, hidden}, zx.options());
+  auto hn = torch::empty({steps, batch, hidden}, zx.options());
+  AT_DISPATCH_FLOATING_TYPES(zx.scalar_type(), "gru_forward", [&] {
+    scalar_t* zd = zx.data_ptr<scalar_t>();
+    scalar_t* hd = h.data_ptr<scalar_t>();
+    scalar_t* nd = hn.data_ptr<scalar_t>();
+    const scalar_t* w = weight_t.data_ptr<scalar_t>();
+    const scalar_t* bh = bias.data_ptr<scalar_t>();
+    const scalar_t* m = mask ? mask->data_ptr<scalar_t>() : nullptr;
+    at::parallel_for(0, batch, kGrain, [&](int64_t begin, int64_t end) {
+      gru_forward_rows<scalar_t>(zd, nd, hd, w, bh, m, steps, batch, hidden, begin, end);
+    });
+  });
+  return {h, hn};
+}
+
+// GRU: the gradients w.r.t. the input pre-activations and the recurrent ones, each (T, B, 3H).
+std::vector<torch::Tensor> gru_backward(const torch::Tensor& gates, const torch::Tensor& hn, const torch::Tensor& h,
+                                        const torch::Tensor& weight_hh, const c10::optional<torch::Tensor>& mask,
+                                        const torch::Tensor& grad_output, bool last_only) {
+  check(gates, weight_hh, mask, 3);
+  const auto weight = weight_hh.contiguous();
+  const auto grad = grad_output.contiguous();
+  const int64_t steps = gates.size(0), batch = gates.size(1), hidden = weight_hh.size(1);
+  TORCH_CHECK(h.is_contiguous() && hn.is_contiguous() && h.numel() == steps * batch * hidden &&
+                  hn.numel() == h.numel(),
+              "h and hn must be the (T, B, H) outputs of gru_forward_");
+  TORCH_CHECK(grad.numel() == (last_only ? batch * hidden : steps * batch * hidden) &&
+                  grad.scalar_type() == gates.scalar_type(),
+              "grad_output does not match the layer's output");
+  auto grad_x = torch::empty_like(gates);
+  auto grad_h = torch::empty_like(gates);
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
+    const scalar_t* gd = gates.data_ptr<scalar_t>();
+    const scalar_t* nd = hn.data_ptr<scalar_t>();
+    const scalar_t* hd = h.data_ptr<scalar_t>();
+    const scalar_t* w = weight.data_ptr<scalar_t>();
+    const scalar_t* m = mask ? mask->data_ptr<scalar_t>() : nullptr;
+    const scalar_t* go = grad.data_ptr<scalar_t>();
+    scalar_t* gx = grad_x.data_ptr<scalar_t>();
+    scalar_t* gh = grad_h.data_ptr<scalar_t>();
+    at::parallel_for(0, batch, kGrain, [&](int64_t begin, int64_t end) {
+      gru_backward_rows<scalar_t>(gd, nd, hd, w, m, go, last_only, gx, gh, steps, batch, hidden, begin, end);
+    });
+  });
+  return {grad_x, grad_h};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward_", &forward_, "tanh RNN recurrence over input projections, in place");
   m.def("backward", &backward, "gradient of the tanh RNN recurrence w.r.t. its pre-activations");
   m.def("lstm_forward_", &lstm_forward_, "LSTM recurrence over input projections: gates in place, returns (h, c)");
   m.def("lstm_backward", &lstm_backward, "gradient of the LSTM recurrence w.r.t. its pre-activations");
+  m.def("gru_forward_", &gru_forward_, "GRU recurrence over input projections: gates in place, returns (h, hn)");
+  m.def("gru_backward", &gru_backward, "gradients of the GRU recurrence w.r.t. its input and recurrent pre-activations");
 }
