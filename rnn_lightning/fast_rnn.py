@@ -35,17 +35,13 @@ class _TanhRNNLayer(torch.autograd.Function):
     def forward(ctx, inputs: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
                 bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool, kernel: ModuleType | None,
                 ) -> torch.Tensor:
-        steps, batch, _ = inputs.shape
-        # All input projections at once: (T*B, I) @ (I, H).
-        hidden = torch.addmm(bias_ih + bias_hh, inputs.reshape(steps * batch, -1), weight_ih.t())
-        hidden = hidden.view(steps, batch, -1)
+        hidden = _input_projections(inputs, weight_ih, bias_ih + bias_hh)
         if kernel is not None:
             kernel.forward_(hidden, weight_hh, mask)
         else:
             _recurrence_loop(hidden, weight_hh, mask)
         ctx.save_for_backward(inputs, weight_ih, weight_hh, hidden, mask)  # saved once filled in with the h_t
-        ctx.last_only, ctx.kernel = last_only, kernel
-        return hidden[-1].clone() if last_only else hidden
+        return _layer_output(ctx, hidden, last_only, kernel)
 
     @staticmethod
     @once_differentiable
@@ -56,6 +52,18 @@ class _TanhRNNLayer(torch.autograd.Function):
         else:
             grad_pre = _recurrence_gradient_loop(hidden, weight_hh, mask, grad_output, ctx.last_only)
         return (*_projection_gradients(ctx, grad_pre, inputs, weight_ih, hidden), None, None, None)
+
+
+def _input_projections(inputs: torch.Tensor, weight_ih: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``x_t W_ih^T + bias`` for every step at once, one GEMM: ``(T, B, I)`` to ``(T, B, gates * H)``."""
+    steps, batch, _ = inputs.shape
+    return torch.addmm(bias, inputs.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
+
+
+def _layer_output(ctx, hidden: torch.Tensor, last_only: bool, kernel: ModuleType | None) -> torch.Tensor:
+    """What a layer returns (every step, or the final state alone), remembering how backward must run."""
+    ctx.last_only, ctx.kernel = last_only, kernel
+    return hidden[-1].clone() if last_only else hidden
 
 
 def _recurrence_loop(hidden: torch.Tensor, weight_hh: torch.Tensor, mask: torch.Tensor | None) -> None:
@@ -106,13 +114,10 @@ class _LSTMLayer(torch.autograd.Function):
     def forward(ctx, inputs: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
                 bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool, kernel: ModuleType,
                 ) -> torch.Tensor:
-        steps, batch, _ = inputs.shape
-        gates = torch.addmm(bias_ih + bias_hh, inputs.reshape(steps * batch, -1), weight_ih.t())
-        gates = gates.view(steps, batch, -1)
+        gates = _input_projections(inputs, weight_ih, bias_ih + bias_hh)
         hidden, cell = kernel.lstm_forward_(gates, weight_hh, mask)  # gates now hold i, f, g, o activated
         ctx.save_for_backward(inputs, weight_ih, weight_hh, gates, cell, hidden, mask)
-        ctx.last_only, ctx.kernel = last_only, kernel
-        return hidden[-1].clone() if last_only else hidden
+        return _layer_output(ctx, hidden, last_only, kernel)
 
     @staticmethod
     @once_differentiable
@@ -132,12 +137,11 @@ class _GRULayer(torch.autograd.Function):
     def forward(ctx, inputs: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
                 bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool, kernel: ModuleType,
                 ) -> torch.Tensor:
-        steps, batch, _ = inputs.shape
-        gates = torch.addmm(bias_ih, inputs.reshape(steps * batch, -1), weight_ih.t()).view(steps, batch, -1)
+        # b_hh stays out of the projections: b_hn belongs inside the reset gate's product.
+        gates = _input_projections(inputs, weight_ih, bias_ih)
         hidden, recurrent_n = kernel.gru_forward_(gates, weight_hh, bias_hh, mask)  # gates now hold r, z, n
         ctx.save_for_backward(inputs, weight_ih, weight_hh, gates, recurrent_n, hidden, mask)
-        ctx.last_only, ctx.kernel = last_only, kernel
-        return hidden[-1].clone() if last_only else hidden
+        return _layer_output(ctx, hidden, last_only, kernel)
 
     @staticmethod
     @once_differentiable
