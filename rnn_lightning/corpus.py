@@ -170,7 +170,10 @@ class CorpusSource:
             BadRowError: Without ``skip_bad_rows``, at the first bad row.
         """
         index = {name: i for i, name in enumerate(self.label_names)}
-        index.update({str(i): i for i in range(len(self.label_names))})
+        named = self._given_labels is not None or _class_names_file(self.splits["train"]) is not None
+        if named and not any(_is_int(name) for name in self.label_names):
+            # Names given apart from the data (--labels, classes.txt): the data may hold their indices instead.
+            index.update({str(i): i for i in range(len(self.label_names))})
         for record in _records(self.splits[split], self.options):
             problem, detail = record.problem, record.detail
             if problem is None and record.label not in index:

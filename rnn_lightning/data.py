@@ -59,7 +59,7 @@ def open_source(source: str, data_dir: str, *, val_source: str | None = None, te
     """
     if is_url(source) or not is_corpus(source):
         given = {"val_source": val_source, "test_source": test_source, "labels": labels,
-                 "text/label columns or header": options != ReadOptions() if options else None}
+                 "reading options (columns, header, text size)": options != ReadOptions() if options else None}
         if misplaced := [name for name, value in given.items() if value]:
             raise ValueError(f"{', '.join(misplaced)} apply to your own data files, not to the IMDB source {source}")
         return IMDBSource(source, data_dir)

@@ -78,9 +78,14 @@ def test_json_lines_with_named_fields_and_integer_labels(tmp_path):
     assert rows(source) == [("first", 1), ("second", 0), ("third", 2)]
 
 
-def test_integer_labels_sort_as_numbers_not_as_text(tmp_path):
+def test_integer_labels_sort_as_numbers_not_as_text_and_are_never_taken_for_indices(tmp_path):
     path = write(tmp_path / "d.jsonl", "".join(json.dumps({"text": f"t{i}", "label": i}) + "\n" for i in (10, 9, 2)))
-    assert CorpusSource(path).label_names == ("2", "9", "10")
+    val = write(tmp_path / "v.jsonl", json.dumps({"text": "v", "label": 1}) + "\n")
+    source = CorpusSource(path, val_source=val, skip_bad_rows=True)
+    assert source.label_names == ("2", "9", "10")
+    assert rows(source) == [("t10", 2), ("t9", 1), ("t2", 0)]  # "2" is the class named 2, not class index 2
+    skipped = Counter()
+    assert list(source.rows("val", skipped)) == [] and skipped == {UNKNOWN_LABEL: 1}  # 1 is no class's name
 
 
 def test_parquet(tmp_path):
