@@ -1,10 +1,11 @@
-"""The compiled recurrences (tanh RNN, LSTM): built from ``csrc/recurrence.cpp`` on first use, cached.
+"""The compiled recurrences (tanh RNN, LSTM, GRU): built from ``csrc/recurrence.cpp`` on first use, cached.
 
 The build goes through ``torch.utils.cpp_extension`` (ninja and the system C++ compiler), once per source,
 compiler flags, CPU and torch version, into torch's extensions folder (``$TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``); later processes load the built library in well under a second. Where it cannot
 be built (no compiler, an unsupported platform, ``RNN_LIGHTNING_NO_COMPILE=1``), :func:`recurrence_kernel`
-returns None after a one-line warning, and :mod:`rnn_lightning.fast_rnn` runs its Python loop instead.
+returns None after a one-line warning, and :mod:`rnn_lightning.fast_rnn` runs the tanh RNN's Python loop
+(and the model torch's own LSTM/GRU) instead.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fope
 
 
 class CompiledPathWarning(UserWarning):
-    """The compiled recurrence could not be had; the Python loop runs instead (same results, slower)."""
+    """The compiled recurrences could not be had; slower equivalents run instead (same results)."""
 
 
 def _cpu_identity() -> str:
@@ -74,7 +75,8 @@ def _extensions_root() -> Path:
 def recurrence_kernel() -> ModuleType | None:
     """The compiled module, built on first call; None (after a one-line warning) where it cannot be had.
 
-    It holds ``forward_``/``backward`` (tanh RNN) and ``lstm_forward_``/``lstm_backward``.
+    It holds ``forward_``/``backward`` (tanh RNN), ``lstm_forward_``/``lstm_backward`` and
+    ``gru_forward_``/``gru_backward``.
     """
     if os.environ.get(NO_COMPILE_ENV, "") not in ("", "0"):
         _unavailable(f"{NO_COMPILE_ENV} is set")
@@ -103,8 +105,8 @@ _why_unavailable: list[str] = []
 
 def _unavailable(reason: str) -> None:
     _why_unavailable[:] = [reason]
-    warnings.warn(f"compiled RNN recurrence unavailable: {reason}; running the Python loop instead (same results, "
-                  "slower)", CompiledPathWarning, stacklevel=3)
+    warnings.warn(f"compiled RNN recurrence unavailable: {reason}; running the tanh RNN's Python loop and torch's "
+                  "own LSTM/GRU instead (same results, slower)", CompiledPathWarning, stacklevel=3)
 
 
 def recurrence_path() -> str:
