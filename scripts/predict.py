@@ -86,9 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         return fail(PROG, error)
     names = model.class_names
-    if not args.json:
-        print("label".ljust(_label_width(names)) + "".join(f"{f'p({name})':>{_column_width(name)}}" for name in names)
-              + "  review")
+    header = None if args.json else ("label".ljust(_label_width(names))
+                                     + "".join(f"{f'p({name})':>{_column_width(name)}}" for name in names) + "  review")
     seen = failed = 0
     # Chunk by chunk, so that memory stays flat however long the file; progress on stderr, and only on a terminal.
     with tqdm(unit="review", file=sys.stderr, disable=None, leave=False) as progress:
@@ -101,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                     failed += 1
                     print(f"{PROG}: error: {where}: {error}", file=sys.stderr)
                 else:
+                    if header is not None:  # printed before the first verdict: nothing on stdout without one
+                        print(header)
+                        header = None
                     _print_verdict(text, next(rows), names, args.json)
             progress.update(len(chunk))
     if seen == 0:

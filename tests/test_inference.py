@@ -178,6 +178,20 @@ def test_cli_reads_standard_input(tiny_run, capsys, monkeypatch):
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
+def test_cli_streams_a_file_longer_than_a_batch_and_prints_nothing_without_reviews(tiny_run, tmp_path, capsys):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_bytes(b"".join(b"great film number %d\r\n" % i for i in range(7)))  # Windows line ends
+    cli = load_script("predict")
+    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--file", str(reviews), "--batch-size", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + 7 and [line.rsplit(" ", 1)[1] for line in lines[1:]] == [str(i) for i in range(7)]
+    (tmp_path / "empty.txt").write_bytes(b"")
+    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--file", str(tmp_path / "empty.txt")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "predict.py: error: no reviews given (arguments, --file or standard input)\n"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--ckpt", "missing.ckpt", "good"], "missing.ckpt: no such checkpoint file"),
     (["--logdir", "no-such-logdir", "good"], "no checkpoint under no-such-logdir"),
