@@ -122,6 +122,9 @@ def topics_run(tmp_path_factory) -> tuple[Path, Path, str]:
     folder = tmp / "topics"
     write_topics_csv(folder / "train.csv", 300, seed=0)
     write_topics_csv(folder / "test.csv", 90, seed=1)
+    with (folder / "test.csv").open("a", encoding="utf-8") as handle:  # unbalanced: 50 sports, 30 of the others
+        rng = random.Random(2)
+        handle.writelines(f'"{topic_text(rng, "sports")}",0\n' for _ in range(20))
     (folder / "classes.txt").write_text("\n".join(TOPICS) + "\n", encoding="utf-8")
     args = ["--data-source", str(folder), "--data-dir", str(tmp / "data"), "--logdir", str(tmp / "logs"),
             "--num-words", "40", "--maxlen", "16", "--batch-size", "16", "--max-epochs", "6", "--cell", "gru",

@@ -45,11 +45,11 @@ def test_csv_with_a_header_finds_its_columns_and_sorts_the_labels(tmp_path):
 
 def test_tsv_with_windows_line_ends_quotes_and_headers_that_differ_between_files(tmp_path):
     # As SST-2 ships: CRLF in train.tsv, "sentence" there and "content" in dev.tsv, quotes that are plain text.
-    write(tmp_path / "train.tsv", 'label\tsentence\r\n0\ta "so-called" comedy\r\n1\tloved it\r\n')
+    write(tmp_path / "train.tsv", 'label\tsentence\r\n0\t"so-called" comedy\r\n1\tloved it\r\n')
     write(tmp_path / "dev.tsv", "label\tcontent\n1\tgreat fun\n")
     source = CorpusSource(tmp_path)
     assert set(source.splits) == {"train", "val"}
-    assert rows(source) == [('a "so-called" comedy', 0), ("loved it", 1)]
+    assert rows(source) == [('"so-called" comedy', 0), ("loved it", 1)]
     assert rows(source, "val") == [("great fun", 1)]
 
 
@@ -181,6 +181,7 @@ BAD_ROWS = [
     ("d.csv", "text,label\nfine,x\n,y\nalso fine,y\n", EMPTY_TEXT, "line 3"),
     ("d.csv", "text,label\nfine,x\nwho knows,\nalso fine,y\n", MISSING_LABEL, "line 3"),
     ("d.csv", "text,label\nfine,x\nthree,fields,x\nalso fine,y\n", FIELD_COUNT, "line 3"),
+    ("d.csv", "text,label\nfine,x\nlonely\nalso fine,y\n", FIELD_COUNT, "line 3"),
     ("d.csv", "text,label\nfine,x\nwhat,z\nalso fine,y\n", UNKNOWN_LABEL, "line 3"),
     ("d.csv", b"text,label\nfine,x\ncaf\xe9,y\nalso fine,y\n", NOT_UTF8, "line 3"),
     ("d.csv", "text,label\nfine,x\n" + "long " * 30 + ",y\nalso fine,y\n", TOO_LONG, "line 3"),
@@ -213,10 +214,34 @@ def test_skip_bad_rows_keeps_the_good_ones_and_counts_the_bad_by_reason(tmp_path
     assert skipped == {reason: 1}
 
 
+def test_the_size_limit_is_exact_in_bytes(tmp_path):
+    path = write(tmp_path / "d.csv", "text,label\n" + "é" * 50 + ",x\n" + "é" * 50 + "e,y\nok,y\n")  # 100, 101 bytes
+    skipped = Counter()
+    source = CorpusSource(path, labels=["x", "y"], options=ReadOptions(max_text_bytes=100), skip_bad_rows=True)
+    assert list(source.rows("train", skipped)) == [("é" * 50, 0), ("ok", 1)] and skipped == {TOO_LONG: 1}
+
+
+def test_a_bad_first_row_is_named_by_its_own_line(tmp_path):
+    with pytest.raises(BadRowError, match=r"d\.csv, line 2: empty text"):
+        rows(CorpusSource(write(tmp_path / "d.csv", "text,label\n,x\nfine,y\n"), labels=["x", "y"]))
+    with pytest.raises(BadRowError, match=r"e\.csv, line 1: empty text"):
+        rows(CorpusSource(write(tmp_path / "e.csv", ",x\nfine,y\n"), labels=["x", "y"],
+                          options=ReadOptions(text_column="0", label_column="1")))
+
+
 def test_line_numbers_count_physical_lines_past_a_quoted_line_break(tmp_path):
     path = write(tmp_path / "d.csv", 'text,label\n"one\nstory",x\nfine,y\nbad,z\n')
     with pytest.raises(BadRowError, match="line 5: unknown label 'z'"):
         rows(CorpusSource(path, labels=["x", "y"]))
+
+
+def test_a_label_folders_identity_changes_with_its_files(tmp_path):
+    write(tmp_path / "a" / "1.txt", "one")
+    write(tmp_path / "b" / "1.txt", "two")
+    before = CorpusSource(tmp_path).identity
+    assert CorpusSource(tmp_path).identity == before
+    write(tmp_path / "b" / "2.txt", "three")
+    assert CorpusSource(tmp_path).identity != before
 
 
 def test_a_folder_of_labels_reports_bad_files_by_name(tmp_path):
