@@ -1,0 +1,180 @@
+"""Accuracy against distance: can the cell carry a review's sentiment across d steps of filler?
+
+Each task row holds a training review's last --k words, ending d steps before the end of the 500-step
+window, followed by d steps of filler: padding (id 0) or neutral words drawn from other reviews of both
+classes (none of the placed review's own). Every cell is trained with the study's settings (RMSprop 1e-3,
+batch 128, four layers of 32, Keras's initialisers) on --train-reviews rows for --epochs epochs per
+(cell, d, filler, seed), and its best validation accuracy is reported: a model that cannot carry the
+text across d steps falls to 50%. Prints a Markdown table (mean and spread over seeds), writes the results
+as JSON and draws distance.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail  # noqa: E402
+from rnn_lightning.denormals import flush_denormals  # noqa: E402
+from rnn_lightning.distance import VARIANTS, filler_pool, place_at_distance, review_words  # noqa: E402
+from rnn_lightning.download import DownloadError  # noqa: E402
+from rnn_lightning.model import CELLS  # noqa: E402
+from rnn_lightning.module import VAL_ACC, SentimentClassifier  # noqa: E402
+
+PROG = "distance_experiment.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], choices=sorted(CELLS))
+    parser.add_argument("--distances", nargs="+", type=int, default=[0, 150, 300, 450])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--k", type=int, default=50, help="words of each review placed in the window")
+    parser.add_argument("--train-reviews", type=int, default=6000, help="task rows to train on")
+    parser.add_argument("--val-reviews", type=int, default=1000, help="task rows to validate on")
+    parser.add_argument("--pool-reviews", type=int, default=2000, help="other reviews the neutral filler comes from")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--out", default="docs", help="folder for distance.png and distance.json")
+    add_data_arguments(parser)
+    return parser
+
+
+def split_reviews(datamodule, k: int, counts: tuple[int, int, int]) -> tuple[list, np.ndarray, list, np.ndarray, list]:
+    """Disjoint training, validation and filler-pool reviews with at least ``k`` words, classes interleaved.
+
+    Raises:
+        ValueError: If the data holds fewer such reviews than asked for.
+    """
+    ids, labels = datamodule.train_set.tensors
+    words = review_words(ids.numpy())
+    usable = [i for i, w in enumerate(words) if len(w) >= k]
+    if len(usable) < sum(counts):
+        raise ValueError(f"{len(usable)} training reviews have at least {k} words; {sum(counts)} are needed "
+                         "(lower --train-reviews, --val-reviews, --pool-reviews or --k)")
+    train, val, pool = np.split(np.asarray(usable[:sum(counts)]), np.cumsum(counts)[:2])
+    labels = labels.numpy()
+    return ([words[i] for i in train], labels[train], [words[i] for i in val], labels[val],
+            [words[i] for i in pool])
+
+
+def best_val_accuracy(cell: str, seed: int, train: tuple[np.ndarray, np.ndarray],
+                      val: tuple[np.ndarray, np.ndarray], num_words: int, epochs: int) -> float:
+    """Train one model with the study's settings; its best validation accuracy over the epochs."""
+    L.seed_everything(seed, verbose=False)
+    module = SentimentClassifier(num_words=num_words, cell=cell)
+    loaders = [DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))),
+                          batch_size=128, shuffle=shuffle) for (x, y), shuffle in ((train, True), (val, False))]
+    best = Best()
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[best])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
+        trainer.fit(module, *loaders)
+    return best.value
+
+
+class Best(L.Callback):
+    """The best validation accuracy seen at the end of any epoch."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and VAL_ACC in trainer.callback_metrics:
+            self.value = max(self.value, float(trainer.callback_metrics[VAL_ACC]))
+
+
+def format_table(results: list[dict[str, object]], distances: list[int]) -> str:
+    """Mean best validation accuracy per (cell, filler) and distance, with the range over seeds."""
+    lines = ["| cell | filler | " + " | ".join(f"d = {d}" for d in distances) + " |",
+             "|---|---|" + "---:|" * len(distances)]
+    for cell, variant in dict.fromkeys((r["cell"], r["variant"]) for r in results):
+        cells = []
+        for d in distances:
+            values = [r["val_acc"] for r in results if (r["cell"], r["variant"], r["distance"]) == (cell, variant, d)]
+            cells.append(f"{100 * np.mean(values):.1f}% ({100 * min(values):.1f}-{100 * max(values):.1f})"
+                         if values else "-")
+        lines.append(f"| {cell} | {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, object]], path: Path) -> Path:
+    """Accuracy against distance: a line per cell and filler (mean over seeds), each seed a dot."""
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for index, cell in enumerate(dict.fromkeys(r["cell"] for r in results)):
+        for variant, style in zip(VARIANTS, ("-", "--"), strict=True):
+            points = [r for r in results if r["cell"] == cell and r["variant"] == variant]
+            if not points:
+                continue
+            distances = sorted({r["distance"] for r in points})
+            means = [np.mean([r["val_acc"] for r in points if r["distance"] == d]) for d in distances]
+            axes.plot(distances, means, style, color=f"C{index}", label=f"{cell}, {variant} filler")
+            axes.plot([r["distance"] for r in points], [r["val_acc"] for r in points], ".", color=f"C{index}")
+    axes.axhline(0.5, color="grey", linewidth=0.8)
+    axes.set_xlabel("steps between the review's last word and the end of the window (d)")
+    axes.set_ylabel("best validation accuracy")
+    axes.set_title("Carrying sentiment across d steps")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    flush_denormals()
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # dozens of short fits: no start-up notes
+    try:
+        if any(d < 0 or d + args.k > args.maxlen for d in args.distances):
+            raise ValueError(f"every distance must lie in [0, {args.maxlen - args.k}] (maxlen - k)")
+        datamodule = datamodule_from_args(args)
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        train_words, train_labels, val_words, val_labels, pool_words = split_reviews(
+            datamodule, args.k, (args.train_reviews, args.val_reviews, args.pool_reviews))
+    except (ValueError, FileNotFoundError, DownloadError) as error:
+        return fail(PROG, error)
+    pool = filler_pool(pool_words)
+    results = []
+    for cell in args.cells:
+        for variant in args.variants:
+            for distance in args.distances:
+                train = place_at_distance(train_words, args.k, distance, args.maxlen, variant, pool, seed=1)
+                val = place_at_distance(val_words, args.k, distance, args.maxlen, variant, pool, seed=2)
+                for seed in args.seeds:
+                    start = time.perf_counter()
+                    accuracy = best_val_accuracy(cell, seed, (train, train_labels), (val, val_labels),
+                                                 args.num_words, args.epochs)
+                    results.append({"cell": cell, "variant": variant, "distance": distance, "seed": seed,
+                                    "val_acc": accuracy, "seconds": time.perf_counter() - start})
+                    print(f"{cell} {variant} d={distance} seed={seed}: {accuracy:.4f} "
+                          f"({results[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "distance.json").write_text(json.dumps(results, indent=1))
+    print(format_table(results, args.distances))
+    print(f"wrote {plot(results, out / 'distance.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

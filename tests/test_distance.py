@@ -1,0 +1,71 @@
+"""The distance task puts each review's words exactly where it says, and the experiments run end to end."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rnn_lightning.distance import filler_pool, place_at_distance, review_words
+from rnn_lightning.text import PAD_ID, START_ID
+
+from .conftest import load_script
+
+WORDS = [np.arange(10, 20, dtype=np.int32), np.arange(30, 45, dtype=np.int32)]
+
+
+def test_review_words_drop_padding_and_the_start_id():
+    rows = np.array([[0, 0, START_ID, 7, 8], [9, 9, 4, 5, 6]])
+    assert [w.tolist() for w in review_words(rows)] == [[7, 8], [9, 9, 4, 5, 6]]
+
+
+@pytest.mark.parametrize("distance", [0, 1, 7, 12])
+def test_the_last_k_words_end_exactly_distance_steps_before_the_end(distance):
+    rows = place_at_distance(WORDS, k=4, distance=distance, maxlen=16, variant="padding")
+    for row, words in zip(rows, WORDS, strict=True):
+        start = 16 - distance - 4
+        assert row[start:start + 4].tolist() == words[-4:].tolist()
+        assert (row[:start] == PAD_ID).all() and (row[start + 4:] == PAD_ID).all()
+
+
+def test_neutral_filler_fills_the_distance_with_none_of_the_reviews_own_words():
+    pool = filler_pool([np.arange(12, 40, dtype=np.int32), np.array([99, 98], dtype=np.int32)])
+    rows = place_at_distance(WORDS, k=4, distance=8, maxlen=16, variant="neutral", pool=pool, seed=3)
+    for row, words in zip(rows, WORDS, strict=True):
+        filler = row[8:]
+        assert row[4:8].tolist() == words[-4:].tolist()
+        assert (filler != PAD_ID).all() and set(filler.tolist()) <= set(pool.tolist())
+        assert not set(filler.tolist()) & set(words[-4:].tolist())
+    again = place_at_distance(WORDS, k=4, distance=8, maxlen=16, variant="neutral", pool=pool, seed=3)
+    assert np.array_equal(rows, again)  # seeded
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"variant": "noise"}, "variant must be one of"),
+    ({"distance": 13}, "do not fit a window of 16"),
+    ({"k": 11}, "fewer than k=11"),
+    ({"variant": "neutral"}, "needs a pool"),
+])
+def test_impossible_tasks_are_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        place_at_distance(WORDS, **{"k": 4, "distance": 2, "maxlen": 16, "variant": "padding", **settings})
+
+
+def test_the_distance_experiment_runs_end_to_end_on_the_tiny_archive(tiny_archive, tmp_path, capsys):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--num-words", "30",
+            "--maxlen", "24", "--k", "3", "--distances", "0", "12", "--cells", "rnn", "gru", "--seeds", "0", "1",
+            "--train-reviews", "24", "--val-reviews", "16", "--pool-reviews", "8", "--epochs", "1",
+            "--out", str(tmp_path / "out")]
+    assert load_script("distance_experiment").main(args) == 0
+    results = json.loads((tmp_path / "out" / "distance.json").read_text())
+    assert len(results) == 2 * 2 * 2 * 2  # cells x fillers x distances x seeds
+    assert all(0.0 <= r["val_acc"] <= 1.0 for r in results)
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert table[0].split("|")[3:5] == [" d = 0 ", " d = 12 "] and len(table) == 1 + 4  # header, a row each
+    assert (tmp_path / "out" / "distance.png").stat().st_size > 10_000
+
+
+def test_the_distance_experiment_refuses_a_distance_past_the_window(tiny_archive, tmp_path, capsys):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path), "--maxlen", "24", "--k", "3",
+            "--distances", "22"]
+    assert load_script("distance_experiment").main(args) == 2
+    assert "every distance must lie in [0, 21]" in capsys.readouterr().err
