@@ -20,13 +20,15 @@ def review_words(ids: np.ndarray) -> list[np.ndarray]:
     return [row[(row != PAD_ID) & (row != START_ID)] for row in ids]
 
 
-def filler_pool(words: list[np.ndarray]) -> np.ndarray:
-    """Every word id of the given reviews, one entry per occurrence (so common words come up often)."""
-    return np.concatenate(words) if words else np.zeros(0, dtype=np.int32)
+def filler_pool(words: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct word ids of the given reviews and how often each occurs (so common words come up often)."""
+    flat = np.concatenate(words) if words else np.zeros(0, dtype=np.int32)
+    ids, counts = np.unique(flat, return_counts=True)
+    return ids.astype(np.int32), counts
 
 
 def place_at_distance(words: list[np.ndarray], k: int, distance: int, maxlen: int, variant: str,
-                      pool: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+                      pool: tuple[np.ndarray, np.ndarray] | None = None, seed: int = 0) -> np.ndarray:
     """Rows of ``maxlen`` ids: front padding, each review's last ``k`` words, then ``distance`` steps of filler.
 
     The placed words end ``distance`` steps before the end of the window: positions
@@ -38,7 +40,8 @@ def place_at_distance(words: list[np.ndarray], k: int, distance: int, maxlen: in
         distance: Steps of filler after them.
         maxlen: Window length; ``k + distance`` must fit.
         variant: ``"padding"`` (id 0) or ``"neutral"`` (words drawn from ``pool``, none of the review's own).
-        pool: Word ids to draw neutral filler from (other reviews, both classes).
+        pool: Word ids and their counts to draw neutral filler from (:func:`filler_pool` of other reviews,
+            both classes).
         seed: Seed of the neutral draws.
 
     Raises:
@@ -49,7 +52,7 @@ def place_at_distance(words: list[np.ndarray], k: int, distance: int, maxlen: in
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     if k < 1 or distance < 0 or k + distance > maxlen:
         raise ValueError(f"k={k} words and distance={distance} do not fit a window of {maxlen}")
-    if variant == "neutral" and (pool is None or len(pool) == 0):
+    if variant == "neutral" and (pool is None or len(pool[0]) == 0):
         raise ValueError("the neutral variant needs a pool of words to draw from")
     rng = np.random.default_rng(seed)
     rows = np.zeros((len(words), maxlen), dtype=np.int32)
@@ -64,9 +67,11 @@ def place_at_distance(words: list[np.ndarray], k: int, distance: int, maxlen: in
     return rows
 
 
-def _draw_without(pool: np.ndarray, excluded: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` ids drawn from ``pool`` (with replacement), none of them in ``excluded``."""
-    allowed = pool[~np.isin(pool, excluded)]
-    if len(allowed) == 0:
+def _draw_without(pool: tuple[np.ndarray, np.ndarray], excluded: np.ndarray, count: int,
+                  rng: np.random.Generator) -> np.ndarray:
+    """``count`` ids drawn from the pool in proportion to their counts, none of them in ``excluded``."""
+    ids, counts = pool
+    weights = np.where(np.isin(ids, excluded), 0, counts).astype(np.float64)
+    if weights.sum() == 0:
         raise ValueError("the pool holds no word outside the placed review")
-    return rng.choice(allowed, size=count, replace=True)
+    return rng.choice(ids, size=count, replace=True, p=weights / weights.sum())

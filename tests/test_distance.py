@@ -27,13 +27,18 @@ def test_the_last_k_words_end_exactly_distance_steps_before_the_end(distance):
         assert (row[:start] == PAD_ID).all() and (row[start + 4:] == PAD_ID).all()
 
 
+def test_the_filler_pool_counts_each_word():
+    ids, counts = filler_pool([np.array([5, 7, 5], dtype=np.int32), np.array([7, 9], dtype=np.int32)])
+    assert ids.tolist() == [5, 7, 9] and counts.tolist() == [2, 2, 1]
+
+
 def test_neutral_filler_fills_the_distance_with_none_of_the_reviews_own_words():
     pool = filler_pool([np.arange(12, 40, dtype=np.int32), np.array([99, 98], dtype=np.int32)])
     rows = place_at_distance(WORDS, k=4, distance=8, maxlen=16, variant="neutral", pool=pool, seed=3)
     for row, words in zip(rows, WORDS, strict=True):
         filler = row[8:]
         assert row[4:8].tolist() == words[-4:].tolist()
-        assert (filler != PAD_ID).all() and set(filler.tolist()) <= set(pool.tolist())
+        assert (filler != PAD_ID).all() and set(filler.tolist()) <= set(pool[0].tolist())
         assert not set(filler.tolist()) & set(words[-4:].tolist())
     again = place_at_distance(WORDS, k=4, distance=8, maxlen=16, variant="neutral", pool=pool, seed=3)
     assert np.array_equal(rows, again)  # seeded
