@@ -1,4 +1,4 @@
-"""The distance task puts each review's words exactly where it says, and the experiments run end to end."""
+"""The distance task puts each review's words exactly where it says; the distance and depth experiments run."""
 
 import json
 
@@ -74,3 +74,15 @@ def test_the_distance_experiment_refuses_a_distance_past_the_window(tiny_archive
             "--distances", "22"]
     assert load_script("distance_experiment").main(args) == 2
     assert "every distance must lie in [0, 21]" in capsys.readouterr().err
+
+
+def test_the_depth_experiment_records_accuracy_and_a_gradient_norm_per_layer(tiny_archive, tmp_path, capsys):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--num-words", "30",
+            "--maxlen", "24", "--depths", "1", "3", "--cells", "rnn", "--seeds", "0", "--train-reviews", "32",
+            "--val-reviews", "16", "--epochs", "1", "--out", str(tmp_path / "out")]
+    assert load_script("depth_experiment").main(args) == 0
+    results = json.loads((tmp_path / "out" / "depth.json").read_text())
+    assert [(r["depth"], len(r["grad_norms"])) for r in results] == [(1, 1), (3, 3)]
+    assert all(norm > 0 for r in results for norm in r["grad_norms"])
+    assert "| rnn |" in capsys.readouterr().out
+    assert (tmp_path / "out" / "depth.png").stat().st_size > 10_000
