@@ -11,11 +11,8 @@ results as JSON and draws depth.png.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import lightning as L
@@ -29,19 +26,20 @@ from torch.utils.data import DataLoader, Subset  # noqa: E402
 from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail  # noqa: E402
 from rnn_lightning.denormals import flush_denormals  # noqa: E402
 from rnn_lightning.download import DownloadError  # noqa: E402
+from rnn_lightning.experiments import BestValAccuracy, quiet_fit, report, save_figure  # noqa: E402
 from rnn_lightning.model import CELLS  # noqa: E402
-from rnn_lightning.module import VAL_ACC, SentimentClassifier  # noqa: E402
+from rnn_lightning.module import SentimentClassifier  # noqa: E402
 
 PROG = "depth_experiment.py"
 
 
-class LayerGradients(L.Callback):
+class LayerGradients(BestValAccuracy):
     """Mean gradient norm of each recurrent layer's input kernel over the training steps; best val accuracy."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.sums: dict[int, float] = {}
         self.steps = 0
-        self.best_val_acc = 0.0
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
         rnn = pl_module.model.rnn
@@ -49,10 +47,6 @@ class LayerGradients(L.Callback):
             grad = getattr(rnn, f"weight_ih_l{layer}").grad
             self.sums[layer] = self.sums.get(layer, 0.0) + float(grad.norm())
         self.steps += 1
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking and VAL_ACC in trainer.callback_metrics:
-            self.best_val_acc = max(self.best_val_acc, float(trainer.callback_metrics[VAL_ACC]))
 
     def mean_norms(self) -> list[float]:
         return [self.sums[layer] / max(1, self.steps) for layer in sorted(self.sums)]
@@ -77,13 +71,7 @@ def train_one(cell: str, depth: int, seed: int, loaders: list[DataLoader], args:
     L.seed_everything(seed, verbose=False)
     module = SentimentClassifier(num_words=args.num_words, cell=cell, num_layers=depth, mask_padding=args.mask_padding)
     record = LayerGradients()
-    trainer = L.Trainer(max_epochs=args.epochs, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        callbacks=[record])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
-        trainer.fit(module, *loaders)
+    quiet_fit(module, *loaders, args.epochs, [record])
     return record
 
 
@@ -128,17 +116,12 @@ def plot(results: list[dict[str, object]], path: Path) -> Path:
     for axes in (left, right):
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     flush_denormals()
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # dozens of short fits: no start-up notes
     try:
         if min(args.depths) < 1:
             raise ValueError("every depth must be at least 1 layer")
@@ -164,11 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{cell} depth={depth} seed={seed}: {record.best_val_acc:.4f}, grad norms "
                       f"{[f'{n:.2g}' for n in results[-1]['grad_norms']]} ({results[-1]['seconds']:.1f} s)",
                       file=sys.stderr, flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "depth.json").write_text(json.dumps(results, indent=1))
-    print(format_table(results, args.depths))
-    print(f"wrote {plot(results, out / 'depth.png')}")
+    report(results, args.out, "depth", format_table(results, args.depths), plot)
     return 0
 
 

@@ -12,11 +12,8 @@ as JSON and draws distance.png.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import lightning as L
@@ -32,8 +29,9 @@ from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, 
 from rnn_lightning.denormals import flush_denormals  # noqa: E402
 from rnn_lightning.distance import VARIANTS, filler_pool, place_at_distance, review_words  # noqa: E402
 from rnn_lightning.download import DownloadError  # noqa: E402
+from rnn_lightning.experiments import BestValAccuracy, quiet_fit, report, save_figure  # noqa: E402
 from rnn_lightning.model import CELLS  # noqa: E402
-from rnn_lightning.module import VAL_ACC, SentimentClassifier  # noqa: E402
+from rnn_lightning.module import SentimentClassifier  # noqa: E402
 
 PROG = "distance_experiment.py"
 
@@ -79,25 +77,9 @@ def best_val_accuracy(cell: str, seed: int, train: tuple[np.ndarray, np.ndarray]
     module = SentimentClassifier(num_words=num_words, cell=cell)
     loaders = [DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))),
                           batch_size=128, shuffle=shuffle) for (x, y), shuffle in ((train, True), (val, False))]
-    best = Best()
-    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[best])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
-        trainer.fit(module, *loaders)
-    return best.value
-
-
-class Best(L.Callback):
-    """The best validation accuracy seen at the end of any epoch."""
-
-    def __init__(self) -> None:
-        self.value = 0.0
-
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking and VAL_ACC in trainer.callback_metrics:
-            self.value = max(self.value, float(trainer.callback_metrics[VAL_ACC]))
+    best = BestValAccuracy()
+    quiet_fit(module, *loaders, epochs, [best])
+    return best.best_val_acc
 
 
 def format_table(results: list[dict[str, object]], distances: list[int]) -> str:
@@ -132,17 +114,12 @@ def plot(results: list[dict[str, object]], path: Path) -> Path:
     axes.set_title("Carrying sentiment across d steps")
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     flush_denormals()
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # dozens of short fits: no start-up notes
     try:
         if any(d < 0 or d + args.k > args.maxlen for d in args.distances):
             raise ValueError(f"every distance must lie in [0, {args.maxlen - args.k}] (maxlen - k)")
@@ -168,11 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "val_acc": accuracy, "seconds": time.perf_counter() - start})
                     print(f"{cell} {variant} d={distance} seed={seed}: {accuracy:.4f} "
                           f"({results[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "distance.json").write_text(json.dumps(results, indent=1))
-    print(format_table(results, args.distances))
-    print(f"wrote {plot(results, out / 'distance.png')}")
+    report(results, args.out, "distance", format_table(results, args.distances), plot)
     return 0
 
 
