@@ -7,15 +7,14 @@ and the encoded splits land in one cache folder named after every setting that s
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -35,6 +34,7 @@ from rnn_lightning.text import (
     START_ID,
     TOKENIZER_VERSION,
     TextEncoder,
+    chunked,
     pad_sequences,
     rank_counts,
     tokenize,
@@ -43,7 +43,6 @@ from rnn_lightning.text import (
 ENCODER_STATE_KEY = "text_encoder"
 REVIEW_WORDS_STATE_KEY = "review_words"
 LABEL_NAMES_STATE_KEY = "label_names"
-T = TypeVar("T")
 CACHE_FORMAT = 2  # 1: one .npz read whole; 2: a folder of .npy files, memory-mapped
 ENCODE_CHUNK_ROWS = 4096  # rows encoded at a time: memory stays flat however large the collection
 
@@ -147,6 +146,7 @@ class TextDataModule(L.LightningDataModule):
         self.val_set: EncodedSplit | None = None
         self.test_set: EncodedSplit | None = None
         self._cache: EncodedCache | None = None
+        self._prepared: EncodedCache | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -191,6 +191,7 @@ class TextDataModule(L.LightningDataModule):
             cache = EncodedCache.load(self.cache_path(), self._cache_settings())
             if cache is None:
                 cache = self._build_cache()
+        self._prepared = cache  # setup() in this process maps it from here rather than validating it again
         if cache.skipped_rows:
             warnings.warn(f"skipped {sum(cache.skipped_rows.values()):,} bad row(s): "
                           f"{_describe_counts(cache.skipped_rows)}", SkippedRowsWarning, stacklevel=2)
@@ -220,7 +221,7 @@ class TextDataModule(L.LightningDataModule):
                 x = np.lib.format.open_memmap(staging / f"x_{split}.npy", "w+", np.int32, (count, maxlen))
                 y = np.lib.format.open_memmap(staging / f"y_{split}.npy", "w+", np.int16, (count,))
                 done = 0
-                for chunk in _chunks(source.rows(split), ENCODE_CHUNK_ROWS):
+                for chunk in chunked(source.rows(split), ENCODE_CHUNK_ROWS):
                     ids = pad_sequences([encoder.encode_tokens(tokenize(text), lookup) for text, _ in chunk], maxlen)
                     x[done:done + len(chunk)] = ids
                     y[done:done + len(chunk)] = [label for _, label in chunk]
@@ -248,7 +249,7 @@ class TextDataModule(L.LightningDataModule):
         """Map the cache and split the training rows into train/val (seeded, so every run agrees)."""
         if self._cache is not None:
             return
-        cache = EncodedCache.load(self.cache_path(), self._cache_settings())
+        cache = self._prepared or EncodedCache.load(self.cache_path(), self._cache_settings())
         if cache is None:
             raise RuntimeError(f"no valid encoded cache at {self.cache_path()}: call prepare_data() first")
         self._cache = cache
@@ -466,12 +467,6 @@ def review_word_percentiles(ids: torch.Tensor) -> dict[str, int]:
 
 def _describe_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{count:,} {reason}" for reason, count in sorted(counts.items(), key=lambda item: -item[1]))
-
-
-def _chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(rows)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 def _stateful_loader(*args: Any, **kwargs: Any) -> StatefulDataLoader:

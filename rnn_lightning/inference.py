@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from rnn_lightning.data import (
 from rnn_lightning.denormals import denormals_flushed
 from rnn_lightning.module import ENCODER_KEY, LABEL_NAMES_KEY, SentimentClassifier
 from rnn_lightning.sources import CLASS_NAMES
-from rnn_lightning.text import TextEncoder, pad_sequences, tokenize
+from rnn_lightning.text import TextEncoder, chunked, pad_sequences, tokenize
 
 __all__ = ["LABELS", "CheckpointError", "classify", "iter_probabilities", "load_model", "most_likely", "predict",
            "predict_proba", "read_review_words", "word_influence"]
@@ -103,9 +102,8 @@ def iter_probabilities(model: SentimentClassifier, texts: Iterable[str], batch_s
         raise ValueError("the model has no text encoder: load it with load_model() or give it one (encoder=)")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    texts = iter(texts)
     position = 0
-    while batch := list(islice(texts, batch_size)):
+    for batch in chunked(texts, batch_size):
         yield _probabilities(model, model.encoder.encode(batch, first_position=position)).tolist()
         position += len(batch)
 

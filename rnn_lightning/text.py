@@ -9,12 +9,16 @@ only ids below ``num_words`` are kept.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 PAD_ID = 0
 START_ID = 1
@@ -140,6 +144,13 @@ class TextEncoder:
         if found != expected:
             raise ValueError(f"text settings {found} do not match this version's {expected}")
         return cls(tuple(state["words"]), int(state["num_words"]), int(state["maxlen"]))
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter), taken lazily: memory stays one chunk."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:

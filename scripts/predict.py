@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -18,10 +16,9 @@ from rnn_lightning.checkpoints import find_best_checkpoint
 from rnn_lightning.cli import Parser, fail
 from rnn_lightning.denormals import flush_denormals
 from rnn_lightning.inference import CheckpointError, load_model, most_likely, predict_proba
-from rnn_lightning.text import tokenize
+from rnn_lightning.text import chunked, tokenize
 
 PROG = "predict.py"
-T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     seen = failed = 0
     # Chunk by chunk, so that memory stays flat however long the file; progress on stderr, and only on a terminal.
     with tqdm(unit="review", file=sys.stderr, disable=None, leave=False) as progress:
-        for chunk in _chunks(iter_reviews(args), args.batch_size):
+        for chunk in chunked(iter_reviews(args), args.batch_size):
             good = [text for _, text, error in chunk if error is None]
             rows = iter(predict_proba(model, good, args.batch_size))
             for where, text, error in chunk:
@@ -127,12 +124,6 @@ def _label_width(names: tuple[str, ...]) -> int:
 
 def _column_width(name: str) -> int:
     return max(len(f"p({name})"), 5) + 1
-
-
-def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 if __name__ == "__main__":
