@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import warnings
@@ -16,6 +17,20 @@ import matplotlib.pyplot as plt  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from rnn_lightning.module import VAL_ACC  # noqa: E402
+
+# The masking arm: each model trained as the study trains it (through the padding) and with the padding skipped.
+MASKING = {"off": False, "on": True}
+
+
+def add_masking_argument(parser: argparse.ArgumentParser) -> None:
+    """``--masking off on``: which arms to run (``on`` skips the padding, as ``fit.py --mask-padding`` does)."""
+    parser.add_argument("--masking", nargs="+", default=list(MASKING), choices=list(MASKING),
+                        help="off: run through the padding (the study); on: skip it (default: both arms)")
+
+
+def arm_label(masked: bool) -> str:
+    """How tables and legends name a masking arm."""
+    return "padding masked" if masked else "through padding"
 
 
 class BestValAccuracy(L.Callback):

@@ -18,7 +18,7 @@ class SentimentRNN(nn.Module):
     Two classes get the study's single logit (a sigmoid head); more get one logit per class (a softmax head).
 
     The last layer's state at the final time step feeds the head, like Keras's last ``SimpleRNN`` without
-    ``return_sequences``. Padding sits in front, so the final step is always the review's last word.
+    ``return_sequences``. The study pads in front, so the final step is always the review's last word.
 
     Args:
         num_words: Vocabulary size.
@@ -30,7 +30,9 @@ class SentimentRNN(nn.Module):
             bias vector (and its parameter count) for ``rnn`` and ``lstm``. Keras's GRU has two biases
             (``reset_after=True``), so it keeps both.
         mask_padding: Skip the padding as Keras's ``Embedding(mask_zero=True)`` does, instead of running
-            the RNN through it (the study does not). Batches are trimmed to their longest review too.
+            the RNN through it (the study does not). Padding may stand anywhere in a row (in front, as
+            the study pads, or after the words, as the distance task places it); batches are trimmed to
+            their longest review too.
         fast_cpu_path: Use :func:`fast_stack` on CPU (same function, same parameters, several times faster than
             torch's modules there): always for ``cell="rnn"``, for ``"lstm"`` and ``"gru"`` when the compiled
             recurrence can be had. False runs ``nn.RNN``/``nn.LSTM``/``nn.GRU``, to compare. On GPU cuDNN runs.
@@ -92,7 +94,7 @@ class SentimentRNN(nn.Module):
         """Map a ``(batch, time)`` tensor of ids to ``(batch,)`` logits of class 1, or ``(batch, classes)`` logits."""
         mask = None
         if self.mask_padding:
-            present = ids != PAD_ID
+            ids, present = padding_in_front(ids)
             first = int(present.any(0).long().argmax())  # padding is in front: drop the columns that are all padding
             ids, mask = ids[:, first:], present[:, first:]
         if self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight):
@@ -116,3 +118,24 @@ class SentimentRNN(nn.Module):
         packed = pack_padded_sequence(aligned, lengths.cpu(), batch_first=True, enforce_sorted=False)
         state = self.rnn(packed)[1]
         return (state[0] if isinstance(state, tuple) else state)[-1]  # LSTM returns (h, c)
+
+
+def padding_in_front(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's words moved behind its padding, in their order; and where the words now are.
+
+    Keras's ``mask_zero`` carries the state unchanged through a masked step wherever it stands, so for a
+    network that reads only the final state, padding after or between the words is the same as padding in
+    front (with a zero initial state either way): what the masked recurrences here assume.
+
+    Args:
+        ids: ``(batch, time)`` ids, :data:`PAD_ID` for padding.
+
+    Returns:
+        The rearranged ids and their ``(batch, time)`` bool mask (True at words); ``ids`` itself when its
+        padding is in front already (the study's rows), at the cost of one comparison.
+    """
+    present = ids != PAD_ID
+    if not (present[:, :-1] & ~present[:, 1:]).any():  # no word is followed by padding
+        return ids, present
+    order = torch.sort(present.to(torch.uint8), dim=1, stable=True).indices  # padding (0) first, order kept
+    return ids.gather(1, order), present.gather(1, order)

@@ -2,8 +2,9 @@
 
 The study's task (whole reviews, 500 steps, front padding) and settings (RMSprop 1e-3, batch 128, 32 units,
 Keras's initialisers) with 1, 2, 4, 8... stacked layers per cell, on --train-reviews training reviews for
---epochs epochs per (cell, depth, seed). Reports the best validation accuracy and, per layer, the mean
-gradient norm of its input kernel (weight_ih) over all training steps, bottom layer first: if gradients
+--epochs epochs per (cell, depth, masking arm, seed): through the padding as the study runs, and with the
+padding skipped (--masking on, fit.py's --mask-padding). Reports the best validation accuracy and, per
+layer, the mean gradient norm of its input kernel (weight_ih) over all training steps, bottom layer first: if gradients
 vanish with depth, the bottom layers' norms fall far below the top's. Prints a Markdown table, writes the
 results as JSON and draws depth.png.
 """
@@ -11,6 +12,7 @@ results as JSON and draws depth.png.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -26,7 +28,15 @@ from torch.utils.data import DataLoader, Subset  # noqa: E402
 from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail  # noqa: E402
 from rnn_lightning.denormals import flush_denormals  # noqa: E402
 from rnn_lightning.download import DownloadError  # noqa: E402
-from rnn_lightning.experiments import BestValAccuracy, quiet_fit, report, save_figure  # noqa: E402
+from rnn_lightning.experiments import (  # noqa: E402
+    MASKING,
+    BestValAccuracy,
+    add_masking_argument,
+    arm_label,
+    quiet_fit,
+    report,
+    save_figure,
+)
 from rnn_lightning.model import CELLS  # noqa: E402
 from rnn_lightning.module import SentimentClassifier  # noqa: E402
 
@@ -56,20 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], choices=sorted(CELLS))
     parser.add_argument("--depths", nargs="+", type=int, default=[1, 2, 4, 8])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    add_masking_argument(parser)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--train-reviews", type=int, default=6000, help="training reviews (of the 20,000)")
     parser.add_argument("--val-reviews", type=int, default=1000, help="validation reviews (of the 5,000)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--mask-padding", action="store_true", help="skip the padding (not the study's setting)")
     parser.add_argument("--out", default="docs", help="folder for depth.png and depth.json")
     add_data_arguments(parser)
     return parser
 
 
-def train_one(cell: str, depth: int, seed: int, loaders: list[DataLoader], args: argparse.Namespace,
+def train_one(cell: str, depth: int, masked: bool, seed: int, loaders: list[DataLoader], args: argparse.Namespace,
               ) -> LayerGradients:
     L.seed_everything(seed, verbose=False)
-    module = SentimentClassifier(num_words=args.num_words, cell=cell, num_layers=depth, mask_padding=args.mask_padding)
+    module = SentimentClassifier(num_words=args.num_words, cell=cell, num_layers=depth, mask_padding=masked)
     record = LayerGradients()
     quiet_fit(module, *loaders, args.epochs, [record])
     return record
@@ -77,12 +87,12 @@ def train_one(cell: str, depth: int, seed: int, loaders: list[DataLoader], args:
 
 def format_table(results: list[dict[str, object]], depths: list[int]) -> str:
     """Best validation accuracy (mean, range over seeds) and bottom/top layer gradient ratio per depth."""
-    lines = ["| cell | " + " | ".join(f"{d} layer{'s' if d > 1 else ''}" for d in depths) + " |",
-             "|---|" + "---:|" * len(depths)]
-    for cell in dict.fromkeys(r["cell"] for r in results):
+    lines = ["| cell | arm | " + " | ".join(f"{d} layer{'s' if d > 1 else ''}" for d in depths) + " |",
+             "|---|---|" + "---:|" * len(depths)]
+    for cell, masked in dict.fromkeys((r["cell"], r["masked"]) for r in results):
         cells = []
         for depth in depths:
-            runs = [r for r in results if r["cell"] == cell and r["depth"] == depth]
+            runs = [r for r in results if (r["cell"], r["masked"], r["depth"]) == (cell, masked, depth)]
             if not runs:
                 cells.append("-")
                 continue
@@ -90,21 +100,26 @@ def format_table(results: list[dict[str, object]], depths: list[int]) -> str:
             ratio = np.mean([r["grad_norms"][0] / r["grad_norms"][-1] for r in runs])
             cells.append(f"{100 * np.mean(accuracy):.1f}% ({100 * min(accuracy):.1f}-{100 * max(accuracy):.1f}); "
                          f"bottom/top grad {ratio:.2g}")
-        lines.append(f"| {cell} | " + " | ".join(cells) + " |")
+        lines.append(f"| {cell} | {arm_label(masked)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot(results: list[dict[str, object]], path: Path) -> Path:
-    """Left: best validation accuracy against depth. Right: each layer's mean gradient norm, deepest runs."""
+    """Left: best validation accuracy against depth. Right: each layer's mean gradient norm, deepest runs.
+
+    A colour per cell; solid through the padding, dashed with the padding masked.
+    """
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), dpi=100)
-    for index, cell in enumerate(dict.fromkeys(r["cell"] for r in results)):
-        runs = [r for r in results if r["cell"] == cell]
+    cells = list(dict.fromkeys(r["cell"] for r in results))
+    for cell, masked in dict.fromkeys((r["cell"], r["masked"]) for r in results):
+        runs = [r for r in results if (r["cell"], r["masked"]) == (cell, masked)]
+        style, color, name = "--o" if masked else "-o", f"C{cells.index(cell)}", f"{cell}, {arm_label(masked)}"
         depths = sorted({r["depth"] for r in runs})
-        left.plot(depths, [np.mean([r["val_acc"] for r in runs if r["depth"] == d]) for d in depths], "-o",
-                  color=f"C{index}", label=cell)
+        left.plot(depths, [np.mean([r["val_acc"] for r in runs if r["depth"] == d]) for d in depths], style,
+                  color=color, label=name)
         deepest = [r for r in runs if r["depth"] == depths[-1]]
         norms = np.mean([r["grad_norms"] for r in deepest], axis=0)
-        right.semilogy(range(1, len(norms) + 1), norms, "-o", color=f"C{index}", label=f"{cell}, {depths[-1]} layers")
+        right.semilogy(range(1, len(norms) + 1), norms, style, color=color, label=f"{name}, {depths[-1]} layers")
     left.axhline(0.5, color="grey", linewidth=0.8)
     left.set_xscale("log", base=2)
     left.set_xlabel("stacked recurrent layers")
@@ -137,16 +152,16 @@ def main(argv: list[str] | None = None) -> int:
     loaders = [DataLoader(Subset(datamodule.train_set, range(args.train_reviews)), batch_size=128, shuffle=True),
                DataLoader(Subset(datamodule.val_set, range(args.val_reviews)), batch_size=128)]
     results = []
-    for cell in args.cells:
-        for depth in args.depths:
-            for seed in args.seeds:
-                start = time.perf_counter()
-                record = train_one(cell, depth, seed, loaders, args)
-                results.append({"cell": cell, "depth": depth, "seed": seed, "val_acc": record.best_val_acc,
-                                "grad_norms": record.mean_norms(), "seconds": time.perf_counter() - start})
-                print(f"{cell} depth={depth} seed={seed}: {record.best_val_acc:.4f}, grad norms "
-                      f"{[f'{n:.2g}' for n in results[-1]['grad_norms']]} ({results[-1]['seconds']:.1f} s)",
-                      file=sys.stderr, flush=True)
+    arms = [MASKING[arm] for arm in args.masking]
+    for cell, masked, depth, seed in itertools.product(args.cells, arms, args.depths, args.seeds):
+        start = time.perf_counter()
+        record = train_one(cell, depth, masked, seed, loaders, args)
+        results.append({"cell": cell, "masked": masked, "depth": depth, "seed": seed,
+                        "val_acc": record.best_val_acc, "grad_norms": record.mean_norms(),
+                        "seconds": time.perf_counter() - start})
+        print(f"{cell} {arm_label(masked)} depth={depth} seed={seed}: {record.best_val_acc:.4f}, grad norms "
+              f"{[f'{n:.2g}' for n in results[-1]['grad_norms']]} ({results[-1]['seconds']:.1f} s)",
+              file=sys.stderr, flush=True)
     report(results, args.out, "depth", format_table(results, args.depths), plot)
     return 0
 

@@ -4,14 +4,18 @@ Each task row holds a training review's last --k words, ending d steps before th
 window, followed by d steps of filler: padding (id 0) or neutral words drawn from other reviews of both
 classes (none of the placed review's own). Every cell is trained with the study's settings (RMSprop 1e-3,
 batch 128, four layers of 32, Keras's initialisers) on --train-reviews rows for --epochs epochs per
-(cell, d, filler, seed), and its best validation accuracy is reported: a model that cannot carry the
-text across d steps falls to 50%. Prints a Markdown table (mean and spread over seeds), writes the results
+(cell, d, filler, masking arm, seed), and its best validation accuracy is reported: a model that cannot
+carry the text across d steps falls to 50%. The masking arm (--masking on) skips the padding, in front of
+the text and in the padding filler alike, as Keras's mask_zero does: with padding filler every d is then
+the same task as d = 0, and with neutral filler only the front padding goes, so the neutral arm measures
+distance over real words alone. Prints a Markdown table (mean and spread over seeds), writes the results
 as JSON and draws distance.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -29,7 +33,15 @@ from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, 
 from rnn_lightning.denormals import flush_denormals  # noqa: E402
 from rnn_lightning.distance import VARIANTS, filler_pool, place_at_distance, review_words  # noqa: E402
 from rnn_lightning.download import DownloadError  # noqa: E402
-from rnn_lightning.experiments import BestValAccuracy, quiet_fit, report, save_figure  # noqa: E402
+from rnn_lightning.experiments import (  # noqa: E402
+    MASKING,
+    BestValAccuracy,
+    add_masking_argument,
+    arm_label,
+    quiet_fit,
+    report,
+    save_figure,
+)
 from rnn_lightning.model import CELLS  # noqa: E402
 from rnn_lightning.module import SentimentClassifier  # noqa: E402
 
@@ -39,9 +51,10 @@ PROG = "distance_experiment.py"
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"], choices=sorted(CELLS))
-    parser.add_argument("--distances", nargs="+", type=int, default=[0, 150, 300, 450])
+    parser.add_argument("--distances", nargs="+", type=int, default=[0, 25, 50, 100, 150, 300, 450])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    add_masking_argument(parser)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--k", type=int, default=50, help="words of each review placed in the window")
     parser.add_argument("--train-reviews", type=int, default=6000, help="task rows to train on")
     parser.add_argument("--val-reviews", type=int, default=1000, help="task rows to validate on")
@@ -71,10 +84,10 @@ def split_reviews(datamodule, k: int, counts: tuple[int, int, int]) -> tuple[lis
 
 
 def best_val_accuracy(cell: str, seed: int, train: tuple[np.ndarray, np.ndarray],
-                      val: tuple[np.ndarray, np.ndarray], num_words: int, epochs: int) -> float:
+                      val: tuple[np.ndarray, np.ndarray], num_words: int, epochs: int, masked: bool) -> float:
     """Train one model with the study's settings; its best validation accuracy over the epochs."""
     L.seed_everything(seed, verbose=False)
-    module = SentimentClassifier(num_words=num_words, cell=cell)
+    module = SentimentClassifier(num_words=num_words, cell=cell, mask_padding=masked)
     loaders = [DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y.astype(np.float32))),
                           batch_size=128, shuffle=shuffle) for (x, y), shuffle in ((train, True), (val, False))]
     best = BestValAccuracy()
@@ -83,37 +96,44 @@ def best_val_accuracy(cell: str, seed: int, train: tuple[np.ndarray, np.ndarray]
 
 
 def format_table(results: list[dict[str, object]], distances: list[int]) -> str:
-    """Mean best validation accuracy per (cell, filler) and distance, with the range over seeds."""
-    lines = ["| cell | filler | " + " | ".join(f"d = {d}" for d in distances) + " |",
-             "|---|---|" + "---:|" * len(distances)]
-    for cell, variant in dict.fromkeys((r["cell"], r["variant"]) for r in results):
+    """Mean best validation accuracy per (cell, filler, arm) and distance, with the range over seeds."""
+    lines = ["| cell | filler | arm | " + " | ".join(f"d = {d}" for d in distances) + " |",
+             "|---|---|---|" + "---:|" * len(distances)]
+    for cell, variant, masked in dict.fromkeys((r["cell"], r["variant"], r["masked"]) for r in results):
         cells = []
         for d in distances:
-            values = [r["val_acc"] for r in results if (r["cell"], r["variant"], r["distance"]) == (cell, variant, d)]
+            values = [r["val_acc"] for r in results
+                      if (r["cell"], r["variant"], r["masked"], r["distance"]) == (cell, variant, masked, d)]
             cells.append(f"{100 * np.mean(values):.1f}% ({100 * min(values):.1f}-{100 * max(values):.1f})"
                          if values else "-")
-        lines.append(f"| {cell} | {variant} | " + " | ".join(cells) + " |")
+        lines.append(f"| {cell} | {variant} | {arm_label(masked)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot(results: list[dict[str, object]], path: Path) -> Path:
-    """Accuracy against distance: a line per cell and filler (mean over seeds), each seed a dot."""
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
-    for index, cell in enumerate(dict.fromkeys(r["cell"] for r in results)):
-        for variant, style in zip(VARIANTS, ("-", "--"), strict=True):
-            points = [r for r in results if r["cell"] == cell and r["variant"] == variant]
-            if not points:
-                continue
-            distances = sorted({r["distance"] for r in points})
-            means = [np.mean([r["val_acc"] for r in points if r["distance"] == d]) for d in distances]
-            axes.plot(distances, means, style, color=f"C{index}", label=f"{cell}, {variant} filler")
-            axes.plot([r["distance"] for r in points], [r["val_acc"] for r in points], ".", color=f"C{index}")
-    axes.axhline(0.5, color="grey", linewidth=0.8)
-    axes.set_xlabel("steps between the review's last word and the end of the window (d)")
-    axes.set_ylabel("best validation accuracy")
-    axes.set_title("Carrying sentiment across d steps")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    """Accuracy against distance, a panel per masking arm.
+
+    A line per cell and filler (mean over seeds), each seed a dot.
+    """
+    arms = sorted({r["masked"] for r in results})
+    figure, panels = plt.subplots(1, len(arms), figsize=(7 * len(arms), 4.5), dpi=100, sharey=True, squeeze=False)
+    cells = list(dict.fromkeys(r["cell"] for r in results))
+    for axes, masked in zip(panels[0], arms, strict=True):
+        for index, cell in enumerate(cells):
+            for variant, style in zip(VARIANTS, ("-", "--"), strict=True):
+                points = [r for r in results if (r["cell"], r["variant"], r["masked"]) == (cell, variant, masked)]
+                if not points:
+                    continue
+                distances = sorted({r["distance"] for r in points})
+                means = [np.mean([r["val_acc"] for r in points if r["distance"] == d]) for d in distances]
+                axes.plot(distances, means, style, color=f"C{index}", label=f"{cell}, {variant} filler")
+                axes.plot([r["distance"] for r in points], [r["val_acc"] for r in points], ".", color=f"C{index}")
+        axes.axhline(0.5, color="grey", linewidth=0.8)
+        axes.set_xlabel("steps between the review's last word and the end of the window (d)")
+        axes.set_title(f"Carrying sentiment across d steps, {arm_label(masked)}")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    panels[0][0].set_ylabel("best validation accuracy")
     return save_figure(figure, path)
 
 
@@ -137,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
             for distance in args.distances:
                 train = place_at_distance(train_words, args.k, distance, args.maxlen, variant, pool, seed=1)
                 val = place_at_distance(val_words, args.k, distance, args.maxlen, variant, pool, seed=2)
-                for seed in args.seeds:
+                for masked, seed in itertools.product((MASKING[arm] for arm in args.masking), args.seeds):
                     start = time.perf_counter()
                     accuracy = best_val_accuracy(cell, seed, (train, train_labels), (val, val_labels),
-                                                 args.num_words, args.epochs)
-                    results.append({"cell": cell, "variant": variant, "distance": distance, "seed": seed,
-                                    "val_acc": accuracy, "seconds": time.perf_counter() - start})
-                    print(f"{cell} {variant} d={distance} seed={seed}: {accuracy:.4f} "
+                                                 args.num_words, args.epochs, masked)
+                    results.append({"cell": cell, "variant": variant, "masked": masked, "distance": distance,
+                                    "seed": seed, "val_acc": accuracy, "seconds": time.perf_counter() - start})
+                    print(f"{cell} {variant} {arm_label(masked)} d={distance} seed={seed}: {accuracy:.4f} "
                           f"({results[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
     report(results, args.out, "distance", format_table(results, args.distances), plot)
     return 0

@@ -62,10 +62,15 @@ def test_the_distance_experiment_runs_end_to_end_on_the_tiny_archive(tiny_archiv
             "--out", str(tmp_path / "out")]
     assert load_script("distance_experiment").main(args) == 0
     results = json.loads((tmp_path / "out" / "distance.json").read_text())
-    assert len(results) == 2 * 2 * 2 * 2  # cells x fillers x distances x seeds
+    assert len(results) == 2 * 2 * 2 * 2 * 2  # cells x fillers x masking arms x distances x seeds
     assert all(0.0 <= r["val_acc"] <= 1.0 for r in results)
+    accuracy = {(r["cell"], r["variant"], r["masked"], r["distance"], r["seed"]): r["val_acc"] for r in results}
+    for cell, seed in [("rnn", 0), ("rnn", 1), ("gru", 0), ("gru", 1)]:
+        # Masked, padding filler is skipped: the same task as d = 0, so the same seeded run, to the last digit.
+        assert accuracy[cell, "padding", True, 12, seed] == accuracy[cell, "padding", True, 0, seed]
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
-    assert table[0].split("|")[3:5] == [" d = 0 ", " d = 12 "] and len(table) == 1 + 4  # header, a row each
+    assert table[0].split("|")[4:6] == [" d = 0 ", " d = 12 "] and len(table) == 1 + 8  # header, a row each
+    assert {line.split("|")[3].strip() for line in table[1:]} == {"through padding", "padding masked"}
     assert (tmp_path / "out" / "distance.png").stat().st_size > 10_000
 
 
@@ -82,7 +87,8 @@ def test_the_depth_experiment_records_accuracy_and_a_gradient_norm_per_layer(tin
             "--val-reviews", "16", "--epochs", "1", "--out", str(tmp_path / "out")]
     assert load_script("depth_experiment").main(args) == 0
     results = json.loads((tmp_path / "out" / "depth.json").read_text())
-    assert [(r["depth"], len(r["grad_norms"])) for r in results] == [(1, 1), (3, 3)]
+    assert [(r["masked"], r["depth"], len(r["grad_norms"])) for r in results] == [
+        (False, 1, 1), (False, 3, 3), (True, 1, 1), (True, 3, 3)]
     assert all(norm > 0 for r in results for norm in r["grad_norms"])
     assert "| rnn |" in capsys.readouterr().out
     assert (tmp_path / "out" / "depth.png").stat().st_size > 10_000

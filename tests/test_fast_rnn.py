@@ -4,7 +4,7 @@ from torch import nn
 
 from rnn_lightning.compiled import NO_COMPILE_ENV, CompiledPathWarning, recurrence_kernel, recurrence_path
 from rnn_lightning.fast_rnn import _TanhRNNLayer, fast_stack, supports_fast_path
-from rnn_lightning.model import SentimentRNN
+from rnn_lightning.model import SentimentRNN, padding_in_front
 
 # Both ways of stepping through time: the compiled recurrence and the Python loop over ATen calls.
 PATHS = pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-loop"])
@@ -265,3 +265,31 @@ def test_masked_batch_equals_each_review_run_alone(cell, fast):
     alone = torch.stack([unmasked(ids[row:row + 1, 12 - length:]) for row, length in enumerate(lengths)]).squeeze(1)
     torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(unmasked(ids), batched)  # without the mask the padding does change the result
+
+
+@pytest.mark.parametrize("cell, fast", [("rnn", True), ("rnn", False), ("lstm", True), ("gru", False)])
+def test_masked_padding_after_or_between_the_words_is_skipped_like_front_padding(cell, fast):
+    torch.manual_seed(0)
+    model = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
+                         fast_cpu_path=fast)
+    words = [torch.randint(1, 50, (length,)) for length in (9, 4, 1, 7)]
+    in_front = torch.zeros(4, 12, dtype=torch.long)
+    scattered = torch.zeros(4, 12, dtype=torch.long)
+    for row, review in enumerate(words):
+        in_front[row, 12 - len(review):] = review
+        scattered[row, :len(review)] = review  # padding after the words (the distance task's padding filler)
+    scattered[0, :9] = 0
+    scattered[0, [0, 2, 3, 5, 6, 8, 9, 10, 11]] = words[0]  # and padding between them
+    torch.testing.assert_close(model(scattered), model(in_front), rtol=1e-5, atol=1e-6)
+    unmasked = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_cpu_path=fast)
+    unmasked.load_state_dict(model.state_dict())
+    assert not torch.allclose(unmasked(scattered), unmasked(in_front))  # where the padding stands matters unmasked
+
+
+def test_padding_in_front_keeps_the_words_in_order_and_front_padded_rows_as_they_are():
+    ids = torch.tensor([[0, 0, 3, 4], [5, 0, 6, 0], [7, 8, 0, 0], [0, 0, 0, 0]])
+    moved, present = padding_in_front(ids)
+    assert moved.tolist() == [[0, 0, 3, 4], [0, 0, 5, 6], [0, 0, 7, 8], [0, 0, 0, 0]]
+    assert present.tolist() == [[False, False, True, True]] * 3 + [[False] * 4]
+    front = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    assert padding_in_front(front)[0] is front
