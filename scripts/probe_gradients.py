@@ -2,7 +2,8 @@
 
 Takes a batch of real reviews, back-propagates the loss to the embedding outputs of every step, and
 prints a table (norm at distance 1, 10, 50, 100, 200, 400 and the ratio of 400 to 1) and a log-scale plot,
-for trained checkpoints (--ckpt) and freshly initialised models (--cell).
+for trained checkpoints (--ckpt) and freshly initialised models (--cell). With --real-words each distance is
+averaged over the reviews that have a word there, the padding left out (gradient_probe_real_words.png).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="freshly initialised models to probe (default: rnn lstm gru when no --ckpt)")
     parser.add_argument("--reviews", type=int, default=128, help="validation reviews in the probed batch")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fresh models' initialisation")
+    parser.add_argument("--real-words", action="store_true",
+                        help="average each distance over the reviews with a word there (padding left out)")
     parser.add_argument("--out", default="docs", help="folder for gradient_probe.png")
     add_data_arguments(parser)
     return parser
@@ -43,14 +46,20 @@ def main(argv: list[str] | None = None) -> int:
         trained = [(Path(path), load_model(path)) for path in args.ckpt]
     except (ValueError, FileNotFoundError, DownloadError) as error:  # CheckpointError, UnsafeArchiveError included
         return fail("probe_gradients.py", error)
-    models = [(f"{module.hparams.cell} trained ({path.stem[-14:]})", module.model) for path, module in trained]
+    models = [(f"{module.hparams.cell}{' masked' if module.model.mask_padding else ''} trained ({path.stem[-14:]})",
+               module.model) for path, module in trained]
     for cell in cells:
         torch.manual_seed(args.seed)
         models.append((f"{cell} fresh init", SentimentRNN(num_words=args.num_words, cell=cell)))
     ids, labels = datamodule.val_set[: args.reviews]
-    profiles = [gradient_profile(model, ids, labels, label) for label, model in models]
-    print(format_table(profiles))
-    print(f"wrote {plot_profiles(profiles, Path(args.out) / 'gradient_probe.png')}")
+    profiles = [gradient_profile(model, ids, labels, label, args.real_words) for label, model in models]
+    print(format_table(profiles, show_reviews=args.real_words))
+    if args.real_words:
+        figure = plot_profiles(profiles, Path(args.out) / "gradient_probe_real_words.png",
+                               title="Gradient w.r.t. each real word's input (padding left out)")
+    else:
+        figure = plot_profiles(profiles, Path(args.out) / "gradient_probe.png")
+    print(f"wrote {figure}")
     return 0
 
 

@@ -62,7 +62,7 @@ def test_probe_table_for_fresh_rnn_versus_lstm():
     lines = format_table(profiles, distances=(1, 10, 50)).splitlines()
     assert lines[0].split() == ["model", "d=1", "d=10", "d=50", "d=50/d=1"] and len(lines) == 4
     for line, profile in zip(lines[2:], profiles, strict=True):
-        values = [float(v) for v in line[28:].split()]
+        values = [float(v) for v in line[len(profile.label):].split()]
         assert line.startswith(profile.label) and len(values) == 4
         assert values[-1] == pytest.approx(profile.at(50) / profile.at(1), rel=1e-3)
 
@@ -85,3 +85,42 @@ def test_probe_distance_one_is_the_last_step():
             getattr(model.rnn, f"weight_hh_l{layer}").zero_()
     profile = gradient_profile(model, torch.randint(1, 30, (4, 12)), torch.tensor([0.0, 1.0, 0.0, 1.0]), "rnn")
     assert profile.at(1) > 0 and (profile.norms[1:] == 0).all()
+
+
+def _reviews_of_lengths(lengths: list[int], steps: int = 10) -> torch.Tensor:
+    torch.manual_seed(1)
+    ids = torch.zeros(len(lengths), steps, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        ids[row, steps - length:] = torch.randint(1, 30, (length,))
+    return ids
+
+
+def test_real_word_probe_averages_each_distance_over_the_reviews_with_a_word_there():
+    torch.manual_seed(0)
+    model = SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    ids, labels = _reviews_of_lengths([3, 5, 8]), torch.tensor([0.0, 1.0, 1.0])
+    real = gradient_profile(model, ids, labels, "rnn", real_words_only=True)
+    everything = gradient_profile(model, ids, labels, "rnn")
+    assert [real.reviews_at(d) for d in range(1, 12)] == [3, 3, 3, 2, 2, 1, 1, 1, 0, 0, 0]
+    assert (everything.reviews == 3).all()
+    np.testing.assert_allclose(real.norms[:3], everything.norms[:3])  # every review has a word there
+    assert not np.isclose(real.at(6), everything.at(6))  # one review's word against the mean with two paddings
+    assert np.isfinite(real.norms[:8]).all() and np.isnan(real.norms[8:]).all()  # no review reaches 9 or 10
+    table = format_table([real], distances=(1, 6, 10), show_reviews=True).splitlines()
+    assert table[3].split() == ["reviews", "counted", "3", "1", "0"]
+
+
+def test_a_masked_model_is_probed_on_each_review_alone_and_has_no_gradient_at_padding():
+    torch.manual_seed(0)
+    model = SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
+    ids, labels = _reviews_of_lengths([3, 5, 8]), torch.tensor([0.0, 1.0, 1.0])
+    batch = gradient_profile(model, ids, labels, "rnn masked", real_words_only=True)
+    alone = [gradient_profile(model, ids[row:row + 1], labels[row:row + 1], "one", real_words_only=True)
+             for row in range(3)]
+    # The batch's loss is the mean of three: each review's gradient is a third of its gradient alone.
+    assert batch.at(1) == pytest.approx(np.mean([profile.at(1) for profile in alone]) / 3, rel=1e-9)
+    assert batch.at(7) == pytest.approx(alone[2].at(7) / 3, rel=1e-9)
+    padded = gradient_profile(model, ids, labels, "rnn masked")
+    assert padded.at(9) == 0 and padded.at(7) == pytest.approx(batch.at(7) / 3, rel=1e-9)  # padding counts as 0
+    model.mask_padding = False
+    assert gradient_profile(model, ids, labels, "rnn").at(9) > 0  # unmasked, the padding does reach the loss
