@@ -10,14 +10,20 @@ the text and in the padding filler alike, as Keras's mask_zero does: with paddin
 the same task as d = 0, and with neutral filler only the front padding goes, so the neutral arm measures
 distance over real words alone. Prints a Markdown table (mean and spread over seeds), writes the results
 as JSON and draws distance.png.
+
+With --gradients-at-init nothing is trained: for each freshly initialised model (same seeds), the mean
+gradient norm of the loss with respect to the placed words' inputs, over 128 validation rows, relative to
+the same at d = 0 (distance_gradients.json/.png): how much of the training signal reaches the words at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -42,10 +48,12 @@ from rnn_lightning.experiments import (  # noqa: E402
     report,
     save_figure,
 )
-from rnn_lightning.model import CELLS  # noqa: E402
+from rnn_lightning.model import CELLS, SentimentRNN  # noqa: E402
 from rnn_lightning.module import SentimentClassifier  # noqa: E402
+from rnn_lightning.probe import gradient_profile  # noqa: E402
 
 PROG = "distance_experiment.py"
+PROBED_ROWS = 128  # validation rows the gradient at initialisation is measured on
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--val-reviews", type=int, default=1000, help="task rows to validate on")
     parser.add_argument("--pool-reviews", type=int, default=2000, help="other reviews the neutral filler comes from")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--out", default="docs", help="folder for distance.png and distance.json")
+    parser.add_argument("--gradients-at-init", action="store_true",
+                        help="train nothing: measure the gradient reaching the placed words at initialisation")
+    parser.add_argument("--out", default="docs", help="folder for the figure and the JSON results")
     add_data_arguments(parser)
     return parser
 
@@ -95,23 +105,53 @@ def best_val_accuracy(cell: str, seed: int, train: tuple[np.ndarray, np.ndarray]
     return best.best_val_acc
 
 
-def format_table(results: list[dict[str, object]], distances: list[int]) -> str:
-    """Mean best validation accuracy per (cell, filler, arm) and distance, with the range over seeds."""
+def placed_word_gradient(cell: str, seed: int, rows: np.ndarray, labels: np.ndarray, num_words: int, k: int,
+                         distance: int, masked: bool) -> float:
+    """Mean gradient norm of the loss w.r.t. the placed words' inputs, for a freshly initialised model."""
+    L.seed_everything(seed, verbose=False)
+    model = SentimentRNN(num_words=num_words, cell=cell, mask_padding=masked)
+    profile = gradient_profile(model, torch.from_numpy(rows), torch.from_numpy(labels.astype(np.float32)), cell)
+    return float(np.mean(profile.norms[distance:distance + k]))  # the words lie d + 1 ... d + k steps from the end
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a run yields, and how tables and figures show it."""
+
+    key: str
+    name: str  # of the JSON and the figure
+    axis: str
+    log_scale: bool
+
+    def summary(self, values: list[float]) -> str:
+        """A table cell: mean and range over seeds (accuracy), or geometric mean and range (gradient ratios)."""
+        if not self.log_scale:
+            return f"{100 * np.mean(values):.1f}% ({100 * min(values):.1f}-{100 * max(values):.1f})"
+        with np.errstate(divide="ignore"):  # a ratio that underflowed to 0 has a geometric mean of 0
+            return f"{np.exp(np.mean(np.log(values))):.1e} ({min(values):.0e}-{max(values):.0e})"
+
+
+ACCURACY = Measure("val_acc", "distance", "best validation accuracy", log_scale=False)
+INIT_GRADIENT = Measure("relative_grad", "distance_gradients",
+                        "gradient at the placed words, relative to d = 0 (initialisation)", log_scale=True)
+
+
+def format_table(results: list[dict[str, object]], distances: list[int], measure: Measure = ACCURACY) -> str:
+    """The measure per (cell, filler, arm) and distance, summarised over seeds."""
     lines = ["| cell | filler | arm | " + " | ".join(f"d = {d}" for d in distances) + " |",
              "|---|---|---|" + "---:|" * len(distances)]
     for cell, variant, masked in dict.fromkeys((r["cell"], r["variant"], r["masked"]) for r in results):
         cells = []
         for d in distances:
-            values = [r["val_acc"] for r in results
+            values = [r[measure.key] for r in results
                       if (r["cell"], r["variant"], r["masked"], r["distance"]) == (cell, variant, masked, d)]
-            cells.append(f"{100 * np.mean(values):.1f}% ({100 * min(values):.1f}-{100 * max(values):.1f})"
-                         if values else "-")
+            cells.append(measure.summary(values) if values else "-")
         lines.append(f"| {cell} | {variant} | {arm_label(masked)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(results: list[dict[str, object]], path: Path) -> Path:
-    """Accuracy against distance, a panel per masking arm.
+def plot(results: list[dict[str, object]], path: Path, measure: Measure = ACCURACY) -> Path:
+    """The measure against distance, a panel per masking arm.
 
     A line per cell and filler (mean over seeds), each seed a dot.
     """
@@ -125,15 +165,18 @@ def plot(results: list[dict[str, object]], path: Path) -> Path:
                 if not points:
                     continue
                 distances = sorted({r["distance"] for r in points})
-                means = [np.mean([r["val_acc"] for r in points if r["distance"] == d]) for d in distances]
+                means = [np.mean([r[measure.key] for r in points if r["distance"] == d]) for d in distances]
                 axes.plot(distances, means, style, color=f"C{index}", label=f"{cell}, {variant} filler")
-                axes.plot([r["distance"] for r in points], [r["val_acc"] for r in points], ".", color=f"C{index}")
-        axes.axhline(0.5, color="grey", linewidth=0.8)
+                axes.plot([r["distance"] for r in points], [r[measure.key] for r in points], ".", color=f"C{index}")
+        if measure.log_scale:
+            axes.set_yscale("log")
+        else:
+            axes.axhline(0.5, color="grey", linewidth=0.8)
         axes.set_xlabel("steps between the review's last word and the end of the window (d)")
         axes.set_title(f"Carrying sentiment across d steps, {arm_label(masked)}")
         axes.grid(alpha=0.3)
         axes.legend(fontsize="small")
-    panels[0][0].set_ylabel("best validation accuracy")
+    panels[0][0].set_ylabel(measure.axis)
     return save_figure(figure, path)
 
 
@@ -151,21 +194,34 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, DownloadError) as error:
         return fail(PROG, error)
     pool = filler_pool(pool_words)
+    measure = INIT_GRADIENT if args.gradients_at_init else ACCURACY
+    probed_words, probed_labels = val_words[:PROBED_ROWS], val_labels[:PROBED_ROWS]
+    at_zero: dict[tuple[str, bool, int], float] = {}  # the placed words' gradient at d = 0, per model
+
+    def placed_gradient(cell: str, seed: int, distance: int, variant: str, masked: bool) -> float:
+        rows = place_at_distance(probed_words, args.k, distance, args.maxlen, variant, pool, seed=2)
+        return placed_word_gradient(cell, seed, rows, probed_labels, args.num_words, args.k, distance, masked)
+
     results = []
-    for cell in args.cells:
-        for variant in args.variants:
-            for distance in args.distances:
-                train = place_at_distance(train_words, args.k, distance, args.maxlen, variant, pool, seed=1)
-                val = place_at_distance(val_words, args.k, distance, args.maxlen, variant, pool, seed=2)
-                for masked, seed in itertools.product((MASKING[arm] for arm in args.masking), args.seeds):
-                    start = time.perf_counter()
-                    accuracy = best_val_accuracy(cell, seed, (train, train_labels), (val, val_labels),
-                                                 args.num_words, args.epochs, masked)
-                    results.append({"cell": cell, "variant": variant, "masked": masked, "distance": distance,
-                                    "seed": seed, "val_acc": accuracy, "seconds": time.perf_counter() - start})
-                    print(f"{cell} {variant} {arm_label(masked)} d={distance} seed={seed}: {accuracy:.4f} "
-                          f"({results[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
-    report(results, args.out, "distance", format_table(results, args.distances), plot)
+    for cell, variant, distance in itertools.product(args.cells, args.variants, args.distances):
+        if not args.gradients_at_init:
+            train = place_at_distance(train_words, args.k, distance, args.maxlen, variant, pool, seed=1)
+            val = place_at_distance(val_words, args.k, distance, args.maxlen, variant, pool, seed=2)
+        for masked, seed in itertools.product((MASKING[arm] for arm in args.masking), args.seeds):
+            start = time.perf_counter()
+            if args.gradients_at_init:
+                if (cell, masked, seed) not in at_zero:  # at d = 0 there is no filler: one task for both
+                    at_zero[cell, masked, seed] = placed_gradient(cell, seed, 0, variant, masked)
+                value = placed_gradient(cell, seed, distance, variant, masked) / at_zero[cell, masked, seed]
+            else:
+                value = best_val_accuracy(cell, seed, (train, train_labels), (val, val_labels), args.num_words,
+                                          args.epochs, masked)
+            results.append({"cell": cell, "variant": variant, "masked": masked, "distance": distance,
+                            "seed": seed, measure.key: value, "seconds": time.perf_counter() - start})
+            print(f"{cell} {variant} {arm_label(masked)} d={distance} seed={seed}: {value:.4g} "
+                  f"({results[-1]['seconds']:.1f} s)", file=sys.stderr, flush=True)
+    report(results, args.out, measure.name, format_table(results, args.distances, measure),
+           functools.partial(plot, measure=measure))
     return 0
 
 

@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import random
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -150,6 +151,7 @@ def load_script(name: str):
     """Import ``scripts/<name>.py`` as a module, to call its ``main`` in-process."""
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import would: dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

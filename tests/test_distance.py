@@ -74,6 +74,26 @@ def test_the_distance_experiment_runs_end_to_end_on_the_tiny_archive(tiny_archiv
     assert (tmp_path / "out" / "distance.png").stat().st_size > 10_000
 
 
+def test_the_gradient_at_initialisation_reaches_masked_padding_filler_undiminished(tiny_archive, tmp_path, capsys):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--num-words", "30",
+            "--maxlen", "24", "--k", "3", "--distances", "0", "12", "--cells", "rnn", "gru", "--seeds", "0",
+            "--train-reviews", "24", "--val-reviews", "16", "--pool-reviews", "8", "--gradients-at-init",
+            "--out", str(tmp_path / "out")]
+    assert load_script("distance_experiment").main(args) == 0
+    results = json.loads((tmp_path / "out" / "distance_gradients.json").read_text())
+    ratio = {(r["cell"], r["variant"], r["masked"], r["distance"]): r["relative_grad"] for r in results}
+    assert len(ratio) == 2 * 2 * 2 * 2 and "val_acc" not in results[0]
+    for cell in ("rnn", "gru"):
+        assert ratio[cell, "neutral", False, 0] == ratio[cell, "padding", True, 0] == 1.0
+        assert ratio[cell, "padding", True, 12] == pytest.approx(1.0, rel=1e-12)  # skipped: nothing to cross
+        for variant in ("padding", "neutral"):
+            assert ratio[cell, variant, False, 12] != pytest.approx(1.0, rel=1e-3)  # 12 steps to cross change it
+    # A fresh GRU's update gate stands near 0.5: each step passes back about half of the gradient.
+    assert all(ratio["gru", variant, False, 12] < 0.2 for variant in ("padding", "neutral"))
+    assert "| gru | padding | padding masked | 1.0e+00 (1e+00-1e+00) |" in capsys.readouterr().out
+    assert (tmp_path / "out" / "distance_gradients.png").stat().st_size > 10_000
+
+
 def test_the_distance_experiment_refuses_a_distance_past_the_window(tiny_archive, tmp_path, capsys):
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path), "--maxlen", "24", "--k", "3",
             "--distances", "22"]
