@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# README "Findings II": the distance and depth experiments (both masking arms, three seeds), then full study
-# runs of each cell with and without masking, and the gradient probe of those, real words only. Shrunk to fit
+# README "Findings II": the distance experiment (both masking arms, three seeds) and the gradient reaching its
+# placed words at initialisation, the depth experiment, then full study runs of each cell with and without
+# masking, and the gradient probe of those, real words only. Shrunk to fit
 # two hours of the 2-core CPU (README says what was shrunk).
 # Tables, logs and runs go to $OUT (default runs/findings_ii); figures and their JSON to $DOCS (default docs).
 set -euo pipefail
@@ -15,6 +16,7 @@ timed() {  # timed NAME COMMAND...: the command's output in $OUT/NAME.txt, its l
   echo "$1: $(( (SECONDS - start) / 60 )) min $(( (SECONDS - start) % 60 )) s" | tee -a "$OUT/times.txt"
 }
 timed distance "$PYTHON" scripts/distance_experiment.py --data-source "$SRC" --out "$DOCS"
+timed distance_gradients "$PYTHON" scripts/distance_experiment.py --data-source "$SRC" --gradients-at-init --out "$DOCS"
 timed depth "$PYTHON" scripts/depth_experiment.py --data-source "$SRC" --out "$DOCS"
 # The study itself (10 epochs, 20,000 reviews, seed 42) per cell, through the padding and with it masked.
 for cell in lstm gru rnn; do
