@@ -105,12 +105,9 @@ def best_val_accuracy(cell: str, seed: int, train: tuple[np.ndarray, np.ndarray]
     return best.best_val_acc
 
 
-def placed_word_gradient(cell: str, seed: int, rows: np.ndarray, labels: np.ndarray, num_words: int, k: int,
-                         distance: int, masked: bool) -> float:
-    """Mean gradient norm of the loss w.r.t. the placed words' inputs, for a freshly initialised model."""
-    L.seed_everything(seed, verbose=False)
-    model = SentimentRNN(num_words=num_words, cell=cell, mask_padding=masked)
-    profile = gradient_profile(model, torch.from_numpy(rows), torch.from_numpy(labels.astype(np.float32)), cell)
+def placed_word_gradient(model: SentimentRNN, rows: np.ndarray, labels: np.ndarray, k: int, distance: int) -> float:
+    """Mean gradient norm of the loss w.r.t. the inputs of the ``k`` words placed ``distance`` steps from the end."""
+    profile = gradient_profile(model, torch.from_numpy(rows), torch.from_numpy(labels.astype(np.float32)), "placed")
     return float(np.mean(profile.norms[distance:distance + k]))  # the words lie d + 1 ... d + k steps from the end
 
 
@@ -200,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def placed_gradient(cell: str, seed: int, distance: int, variant: str, masked: bool) -> float:
         rows = place_at_distance(probed_words, args.k, distance, args.maxlen, variant, pool, seed=2)
-        return placed_word_gradient(cell, seed, rows, probed_labels, args.num_words, args.k, distance, masked)
+        L.seed_everything(seed, verbose=False)
+        fresh = SentimentRNN(num_words=args.num_words, cell=cell, mask_padding=masked)
+        return placed_word_gradient(fresh, rows, probed_labels, args.k, distance)
 
     results = []
     for cell, variant, distance in itertools.product(args.cells, args.variants, args.distances):

@@ -4,8 +4,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from rnn_lightning.distance import filler_pool, place_at_distance, review_words
+from rnn_lightning.model import SentimentRNN
+from rnn_lightning.probe import gradient_profile
 from rnn_lightning.text import PAD_ID, START_ID
 
 from .conftest import load_script
@@ -92,6 +95,23 @@ def test_the_gradient_at_initialisation_reaches_masked_padding_filler_undiminish
     assert all(ratio["gru", variant, False, 12] < 0.2 for variant in ("padding", "neutral"))
     assert "| gru | padding | padding masked | 1.0e+00 (1e+00-1e+00) |" in capsys.readouterr().out
     assert (tmp_path / "out" / "distance_gradients.png").stat().st_size > 10_000
+
+
+def test_the_placed_words_gradient_is_read_where_the_words_are():
+    # Without recurrent weights the loss depends on the last step's input alone: only words placed at d = 0
+    # (the last of them at the last step) receive any gradient.
+    torch.manual_seed(0)
+    model = SentimentRNN(num_words=50, embed_dim=4, hidden_size=4, num_layers=2)
+    with torch.no_grad():
+        for layer in range(2):
+            getattr(model.rnn, f"weight_hh_l{layer}").zero_()
+    placed_word_gradient = load_script("distance_experiment").placed_word_gradient
+    labels = np.array([0, 1])
+    at_end = place_at_distance(WORDS, 4, 0, 16, "padding")
+    assert placed_word_gradient(model, at_end, labels, 4, 0) > 0
+    assert placed_word_gradient(model, place_at_distance(WORDS, 4, 2, 16, "padding"), labels, 4, 2) == 0
+    assert placed_word_gradient(model, at_end, labels, 4, 0) == pytest.approx(
+        gradient_profile(model, torch.from_numpy(at_end), torch.tensor(labels, dtype=torch.float32), "").at(1) / 4)
 
 
 def test_the_distance_experiment_refuses_a_distance_past_the_window(tiny_archive, tmp_path, capsys):
