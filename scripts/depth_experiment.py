@@ -4,9 +4,9 @@ The study's task (whole reviews, 500 steps, front padding) and settings (RMSprop
 Keras's initialisers) with 1, 2, 4, 8... stacked layers per cell, on --train-reviews training reviews for
 --epochs epochs per (cell, depth, masking arm, seed): through the padding as the study runs, and with the
 padding skipped (--masking on, fit.py's --mask-padding). Reports the best validation accuracy and, per
-layer, the mean gradient norm of its input kernel (weight_ih) over all training steps, bottom layer first: if gradients
-vanish with depth, the bottom layers' norms fall far below the top's. Prints a Markdown table, writes the
-results as JSON and draws depth.png.
+layer, the mean gradient norm of its input kernel (weight_ih) over all training steps, bottom layer first:
+if gradients vanish with depth, the bottom layers' norms fall far below the top's. Prints a Markdown table,
+writes the results as JSON and draws depth.png.
 """
 
 from __future__ import annotations
