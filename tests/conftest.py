@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from rnn_lightning.data import IMDBDataModule
+from rnn_lightning.model import SentimentRNN
 from rnn_lightning.module import SentimentClassifier
 from rnn_lightning.training import FitResult, fit
 
@@ -154,6 +155,19 @@ def load_script(name: str):
     sys.modules[name] = module  # as an import would: dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def model_without_recurrence(num_words: int) -> SentimentRNN:
+    """A two-layer tanh network with zero recurrent weights.
+
+    Each state sees only its own step, so the loss depends on the last step's input alone.
+    """
+    torch.manual_seed(0)
+    model = SentimentRNN(num_words=num_words, embed_dim=4, hidden_size=4, num_layers=2)
+    with torch.no_grad():
+        for layer in range(model.rnn.num_layers):
+            getattr(model.rnn, f"weight_hh_l{layer}").zero_()
+    return model
 
 
 def run_in_fresh_thread(function, *args: object) -> object:

@@ -7,11 +7,10 @@ import pytest
 import torch
 
 from rnn_lightning.distance import filler_pool, place_at_distance, review_words
-from rnn_lightning.model import SentimentRNN
 from rnn_lightning.probe import gradient_profile
 from rnn_lightning.text import PAD_ID, START_ID
 
-from .conftest import load_script
+from .conftest import load_script, model_without_recurrence
 
 WORDS = [np.arange(10, 20, dtype=np.int32), np.arange(30, 45, dtype=np.int32)]
 
@@ -98,13 +97,8 @@ def test_the_gradient_at_initialisation_reaches_masked_padding_filler_undiminish
 
 
 def test_the_placed_words_gradient_is_read_where_the_words_are():
-    # Without recurrent weights the loss depends on the last step's input alone: only words placed at d = 0
-    # (the last of them at the last step) receive any gradient.
-    torch.manual_seed(0)
-    model = SentimentRNN(num_words=50, embed_dim=4, hidden_size=4, num_layers=2)
-    with torch.no_grad():
-        for layer in range(2):
-            getattr(model.rnn, f"weight_hh_l{layer}").zero_()
+    # Only words placed at d = 0 (the last of them at the last step) receive any gradient.
+    model = model_without_recurrence(num_words=50)
     placed_word_gradient = load_script("distance_experiment").placed_word_gradient
     labels = np.array([0, 1])
     at_end = place_at_distance(WORDS, 4, 0, 16, "padding")

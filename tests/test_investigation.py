@@ -11,7 +11,7 @@ from rnn_lightning.curves import read_run
 from rnn_lightning.model import SentimentRNN
 from rnn_lightning.probe import format_table, gradient_profile
 
-from .conftest import load_script
+from .conftest import load_script, model_without_recurrence
 
 
 def test_run_metrics_come_from_the_event_files(tiny_run):
@@ -77,12 +77,7 @@ def test_probe_script_on_the_tiny_archive(tiny_archive, tmp_path, capsys):
 
 
 def test_probe_distance_one_is_the_last_step():
-    # Without recurrent weights each state sees only its own step: the loss depends on the last input alone.
-    torch.manual_seed(0)
-    model = SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
-    with torch.no_grad():
-        for layer in range(2):
-            getattr(model.rnn, f"weight_hh_l{layer}").zero_()
+    model = model_without_recurrence(num_words=30)
     profile = gradient_profile(model, torch.randint(1, 30, (4, 12)), torch.tensor([0.0, 1.0, 0.0, 1.0]), "rnn")
     assert profile.at(1) > 0 and (profile.norms[1:] == 0).all()
 
