@@ -228,4 +228,3 @@ def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch
             kernel,
         )
     return layer_output
-

@@ -99,8 +99,7 @@ class SentimentRNN(nn.Module):
             ids, mask = ids[:, first:], present[:, first:]
         if self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight):
             # Embedding the transposed ids yields time-major inputs directly, with no copy either way.
-            last = fast_stack(self.rnn, self.embedding(ids.t()), None if mask is None else mask.t(),
-                                  last_only=True)
+            last = fast_stack(self.rnn, self.embedding(ids.t()), None if mask is None else mask.t(), last_only=True)
         elif mask is not None:
             last = self._last_state_packed(self.embedding(ids), mask)
         else:
