@@ -215,7 +215,11 @@ def test_sigterm_or_ctrl_c_stops_with_a_fresh_checkpoint(tiny_archive, tmp_path,
     wait_for(last.exists)
     before = read_checkpoint(last)["global_step"]
     time.sleep(0.5)
-    sent_ns, sent = time.time_ns(), time.monotonic()
+    # The moment of the signal on the file system's own clock: file times come from a coarse kernel clock that
+    # can lag time.time_ns() by milliseconds, so a checkpoint written just after the signal could look older.
+    marker = tmp_path / "signal_sent"
+    marker.touch()
+    sent_ns, sent = marker.stat().st_mtime_ns, time.monotonic()
     process.send_signal(signum)
     assert process.wait(timeout=30) == status
     assert time.monotonic() - sent < 10
