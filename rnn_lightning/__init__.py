@@ -1,11 +1,11 @@
 """rnn-lightning: the Keras "stacked SimpleRNN on IMDB" study, ported to PyTorch Lightning."""
 
-from rnn_lightning.corpus import BadRowError
-from rnn_lightning.data import IMDBDataModule, TextDataModule
-from rnn_lightning.inference import CheckpointError, classify, load_model, predict, predict_proba
-from rnn_lightning.model import SentimentRNN
-from rnn_lightning.module import SentimentClassifier
-from rnn_lightning.text import TextEncoder, pad_sequences, tokenize
+from rnn_lightning.data.corpus import BadRowError
+from rnn_lightning.data.datamodule import IMDBDataModule, TextDataModule
+from rnn_lightning.serving.inference import CheckpointError, classify, load_model, predict, predict_proba
+from rnn_lightning.models.network import SentimentRNN
+from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.data.text import TextEncoder, pad_sequences, tokenize
 
 __all__ = [
     "BadRowError",

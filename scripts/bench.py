@@ -19,10 +19,10 @@ import os
 import subprocess
 import sys
 
-from rnn_lightning.benchmark import BenchConfig, as_dict, bare_loop, lightning_epoch, lightning_loop
-from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args
-from rnn_lightning.compiled import NO_COMPILE_ENV, recurrence_path
-from rnn_lightning.denormals import flush_denormals
+from rnn_lightning.analysis.benchmark import BenchConfig, as_dict, bare_loop, lightning_epoch, lightning_loop
+from rnn_lightning.cli.arguments import Parser, add_data_arguments, datamodule_from_args
+from rnn_lightning.models.compiled import NO_COMPILE_ENV, recurrence_path
+from rnn_lightning.models.denormals import flush_denormals
 
 DEFAULT_CONFIGS = ["fast=0", "fast=1,compiled=0", "fast=1", "mask=1"]
 LOOPS = {"bare": bare_loop, "lightning": lightning_loop}

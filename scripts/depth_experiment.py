@@ -25,10 +25,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 
-from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail  # noqa: E402
-from rnn_lightning.denormals import flush_denormals  # noqa: E402
-from rnn_lightning.download import DownloadError  # noqa: E402
-from rnn_lightning.experiments import (  # noqa: E402
+from rnn_lightning.cli.arguments import Parser, add_data_arguments, datamodule_from_args, fail  # noqa: E402
+from rnn_lightning.models.denormals import flush_denormals  # noqa: E402
+from rnn_lightning.data.download import DownloadError  # noqa: E402
+from rnn_lightning.analysis.experiments import (  # noqa: E402
     MASKING,
     BestValAccuracy,
     add_masking_argument,
@@ -37,8 +37,8 @@ from rnn_lightning.experiments import (  # noqa: E402
     report,
     save_figure,
 )
-from rnn_lightning.model import CELLS  # noqa: E402
-from rnn_lightning.module import SentimentClassifier  # noqa: E402
+from rnn_lightning.models.network import CELLS  # noqa: E402
+from rnn_lightning.training.module import SentimentClassifier  # noqa: E402
 
 PROG = "depth_experiment.py"
 

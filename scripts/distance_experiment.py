@@ -35,11 +35,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail  # noqa: E402
-from rnn_lightning.denormals import flush_denormals  # noqa: E402
-from rnn_lightning.distance import VARIANTS, filler_pool, place_at_distance, review_words  # noqa: E402
-from rnn_lightning.download import DownloadError  # noqa: E402
-from rnn_lightning.experiments import (  # noqa: E402
+from rnn_lightning.cli.arguments import Parser, add_data_arguments, datamodule_from_args, fail  # noqa: E402
+from rnn_lightning.models.denormals import flush_denormals  # noqa: E402
+from rnn_lightning.analysis.distance import VARIANTS, filler_pool, place_at_distance, review_words  # noqa: E402
+from rnn_lightning.data.download import DownloadError  # noqa: E402
+from rnn_lightning.analysis.experiments import (  # noqa: E402
     MASKING,
     BestValAccuracy,
     add_masking_argument,
@@ -48,9 +48,9 @@ from rnn_lightning.experiments import (  # noqa: E402
     report,
     save_figure,
 )
-from rnn_lightning.model import CELLS, SentimentRNN  # noqa: E402
-from rnn_lightning.module import SentimentClassifier  # noqa: E402
-from rnn_lightning.probe import gradient_profile  # noqa: E402
+from rnn_lightning.models.network import CELLS, SentimentRNN  # noqa: E402
+from rnn_lightning.training.module import SentimentClassifier  # noqa: E402
+from rnn_lightning.analysis.probe import gradient_profile  # noqa: E402
 
 PROG = "distance_experiment.py"
 PROBED_ROWS = 128  # validation rows the gradient at initialisation is measured on

@@ -17,17 +17,17 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from rnn_lightning.archive import UnsafeArchiveError
-from rnn_lightning.callbacks import NonFiniteError, RecurrentGradNorms
-from rnn_lightning.checkpoints import CheckpointError
-from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail
-from rnn_lightning.confusion import CONFUSION_FILE
-from rnn_lightning.corpus import BadRowError
-from rnn_lightning.denormals import flush_denormals
-from rnn_lightning.download import DownloadError
-from rnn_lightning.model import CELLS
-from rnn_lightning.module import SentimentClassifier
-from rnn_lightning.training import FitResult, RunConfigError, fit
+from rnn_lightning.data.archive import UnsafeArchiveError
+from rnn_lightning.training.callbacks import NonFiniteError, RecurrentGradNorms
+from rnn_lightning.training.checkpoints import CheckpointError
+from rnn_lightning.cli.arguments import Parser, add_data_arguments, datamodule_from_args, fail
+from rnn_lightning.training.confusion import CONFUSION_FILE
+from rnn_lightning.data.corpus import BadRowError
+from rnn_lightning.models.denormals import flush_denormals
+from rnn_lightning.data.download import DownloadError
+from rnn_lightning.models.network import CELLS
+from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.training.trainer import FitResult, RunConfigError, fit
 
 PROG = "fit.py"
 

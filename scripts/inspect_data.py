@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail
-from rnn_lightning.download import DownloadError
-from rnn_lightning.text import PAD_ID
+from rnn_lightning.cli.arguments import Parser, add_data_arguments, datamodule_from_args, fail
+from rnn_lightning.data.download import DownloadError
+from rnn_lightning.data.text import PAD_ID
 
 
 def build_parser() -> argparse.ArgumentParser:

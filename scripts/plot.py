@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rnn_lightning.cli import Parser, fail
-from rnn_lightning.confusion import Confusion, plot_confusion
-from rnn_lightning.curves import format_epoch_table, plot_curves, read_run
+from rnn_lightning.cli.arguments import Parser, fail
+from rnn_lightning.training.confusion import Confusion, plot_confusion
+from rnn_lightning.analysis.curves import format_epoch_table, plot_curves, read_run
 
 
 def build_parser() -> argparse.ArgumentParser:

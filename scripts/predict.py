@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from rnn_lightning.checkpoints import find_best_checkpoint
-from rnn_lightning.cli import Parser, fail
-from rnn_lightning.denormals import flush_denormals
-from rnn_lightning.inference import CheckpointError, load_model, most_likely, predict_proba
-from rnn_lightning.text import chunked, tokenize
+from rnn_lightning.training.checkpoints import find_best_checkpoint
+from rnn_lightning.cli.arguments import Parser, fail
+from rnn_lightning.models.denormals import flush_denormals
+from rnn_lightning.serving.inference import CheckpointError, load_model, most_likely, predict_proba
+from rnn_lightning.data.text import chunked, tokenize
 
 PROG = "predict.py"
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from rnn_lightning.cli import Parser, add_data_arguments, datamodule_from_args, fail
-from rnn_lightning.download import DownloadError
-from rnn_lightning.inference import load_model
-from rnn_lightning.model import CELLS, SentimentRNN
-from rnn_lightning.probe import format_table, gradient_profile, plot_profiles
+from rnn_lightning.cli.arguments import Parser, add_data_arguments, datamodule_from_args, fail
+from rnn_lightning.data.download import DownloadError
+from rnn_lightning.serving.inference import load_model
+from rnn_lightning.models.network import CELLS, SentimentRNN
+from rnn_lightning.analysis.probe import format_table, gradient_profile, plot_profiles
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,7 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
-from rnn_lightning.cli import Parser, fail
+from rnn_lightning.cli.arguments import Parser, fail
 
 PROG = "screenshot_page.py"
 REVIEW = ("A moving, beautifully acted film. The story drags a little in the middle, but the ending is wonderful "

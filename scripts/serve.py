@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnn_lightning.checkpoints import CheckpointError, find_best_checkpoint
-from rnn_lightning.cli import Parser, fail
-from rnn_lightning.denormals import flush_denormals
-from rnn_lightning.serving import Limits, build_server
+from rnn_lightning.training.checkpoints import CheckpointError, find_best_checkpoint
+from rnn_lightning.cli.arguments import Parser, fail
+from rnn_lightning.models.denormals import flush_denormals
+from rnn_lightning.serving.api import Limits, build_server
 
 PROG = "serve.py"
 

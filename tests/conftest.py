@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_lightning.data import IMDBDataModule
-from rnn_lightning.model import SentimentRNN
-from rnn_lightning.module import SentimentClassifier
-from rnn_lightning.training import FitResult, fit
+from rnn_lightning.data.datamodule import IMDBDataModule
+from rnn_lightning.models.network import SentimentRNN
+from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.training.trainer import FitResult, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"

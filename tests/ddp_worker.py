@@ -9,9 +9,9 @@ from pathlib import Path
 
 import lightning as L
 
-from rnn_lightning.data import IMDBDataModule
-from rnn_lightning.module import SentimentClassifier
-from rnn_lightning.training import fit
+from rnn_lightning.data.datamodule import IMDBDataModule
+from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.training.trainer import fit
 
 
 class RecordValidation(L.Callback):

@@ -107,10 +107,10 @@ def test_predict_refuses_bad_values_in_one_line(tiny_run, capsys, flags, message
 
 @pytest.mark.parametrize("flags, fast_path_runs", [([], True), (["--no-fast-path"], False)])
 def test_fit_honours_no_fast_path(tiny_archive, tmp_path, monkeypatch, flags, fast_path_runs):
-    from rnn_lightning import fast_rnn
+    from rnn_lightning.models import recurrences as fast_rnn
 
     calls = []
-    monkeypatch.setattr("rnn_lightning.model.fast_stack",
+    monkeypatch.setattr("rnn_lightning.models.network.fast_stack",
                         lambda *args, **kwargs: calls.append(1) or fast_rnn.fast_stack(*args, **kwargs))
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
             str(tmp_path / "logs"), "--num-words", "30", "--maxlen", "24", "--fast-dev-run", "--accelerator", "cpu",
@@ -120,7 +120,7 @@ def test_fit_honours_no_fast_path(tiny_archive, tmp_path, monkeypatch, flags, fa
 
 
 def test_fit_hands_mask_padding_to_the_model_and_the_batches(tiny_archive, tmp_path, monkeypatch):
-    from rnn_lightning.training import fit as real_fit
+    from rnn_lightning.training.trainer import fit as real_fit
 
     seen = {}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_lightning.corpus import (
+from rnn_lightning.data.corpus import (
     EMPTY_TEXT,
     FIELD_COUNT,
     MISSING_LABEL,

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_lightning.archive import UnsafeArchiveError, safe_extract
-from rnn_lightning.checkpoints import CheckpointError
-from rnn_lightning.data import IMDBDataModule
-from rnn_lightning.sources import OFFLINE_ENV, is_labeled_review, read_split
-from rnn_lightning.text import OOV_ID, START_ID, TextEncoder
+from rnn_lightning.data.archive import UnsafeArchiveError, safe_extract
+from rnn_lightning.training.checkpoints import CheckpointError
+from rnn_lightning.data.datamodule import IMDBDataModule
+from rnn_lightning.data.sources import OFFLINE_ENV, is_labeled_review, read_split
+from rnn_lightning.data.text import OOV_ID, START_ID, TextEncoder
 
 from .conftest import REAL_ARCHIVE, add_file, write_tiny_archive
 
@@ -359,7 +359,7 @@ def _damaged_copy(tiny_datamodule, tmp_path, damage):
     lambda a, m: m.pop("skipped_rows"),
 ])
 def test_a_cache_that_does_not_hold_what_its_settings_promise_is_rejected(tiny_datamodule, tmp_path, damage):
-    from rnn_lightning.data import EncodedCache
+    from rnn_lightning.data.datamodule import EncodedCache
 
     settings = tiny_datamodule._cache_settings()
     assert EncodedCache.load(_damaged_copy(tiny_datamodule, tmp_path / "intact", lambda a, m: None), settings)
@@ -383,7 +383,7 @@ def test_each_source_gets_its_own_extraction_reused_until_the_cache_is_gone(tiny
     assert (len(first.test_set), len(second.test_set)) == (80, 10)
     assert len(list(data_dir.glob("extracted-*/aclImdb"))) == 2
     shutil.rmtree(first.cache_path())
-    monkeypatch.setattr("rnn_lightning.sources.safe_extract", lambda *a, **k: pytest.fail("extracted again"))
+    monkeypatch.setattr("rnn_lightning.data.sources.safe_extract", lambda *a, **k: pytest.fail("extracted again"))
     IMDBDataModule(source=str(tiny_archive), data_dir=str(data_dir), num_words=30, maxlen=24).prepare_data()
 
 
@@ -391,23 +391,23 @@ def test_each_source_gets_its_own_extraction_reused_until_the_cache_is_gone(tiny
                                               ("ftp://host/a.tar.gz", True), ("file:///tmp/a.tar.gz", True),
                                               ("/tmp/a.tar.gz", False), ("data/aclImdb", False)])
 def test_urls_are_told_from_local_paths(source, is_a_url):
-    from rnn_lightning.sources import is_url
+    from rnn_lightning.data.sources import is_url
 
     assert is_url(source) is is_a_url
 
 
 def test_a_download_is_named_after_the_url(tmp_path):
-    from rnn_lightning.sources import IMDBSource
+    from rnn_lightning.data.sources import IMDBSource
 
     assert IMDBSource("https://host/path/x.tar.gz", tmp_path).download_target() == tmp_path / "x.tar.gz"
     assert IMDBSource("https://host/", tmp_path).download_target() == tmp_path / "aclImdb_v1.tar.gz"
 
 
 def test_offline_set_to_0_still_downloads(tmp_path, monkeypatch):
-    from rnn_lightning.download import DownloadError
+    from rnn_lightning.data.download import DownloadError
 
     monkeypatch.setenv(OFFLINE_ENV, "0")
-    monkeypatch.setattr("rnn_lightning.download.time.sleep", lambda seconds: None)
+    monkeypatch.setattr("rnn_lightning.data.download.time.sleep", lambda seconds: None)
     with socket.socket() as probe:  # a port nothing listens on: the download is tried, and refused at once
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -417,7 +417,7 @@ def test_offline_set_to_0_still_downloads(tmp_path, monkeypatch):
 
 
 def test_review_lengths_count_the_words_the_model_sees():
-    from rnn_lightning.data import review_word_percentiles
+    from rnn_lightning.data.datamodule import review_word_percentiles
 
     # Words per row: 2 and 3 (padded), 6 (truncated: its start id was cut), then 1 to 5, four times each.
     rows = [[0, 0, 0, 1, 7, 8], [0, 0, 1, 7, 8, 9], [7, 8, 9, 9, 9, 9]]
@@ -429,7 +429,7 @@ def test_review_lengths_count_the_words_the_model_sees():
 
 
 def test_the_datamodule_records_its_training_lengths(tiny_datamodule):
-    from rnn_lightning.data import review_word_percentiles
+    from rnn_lightning.data.datamodule import review_word_percentiles
 
     assert tiny_datamodule.review_words == review_word_percentiles(tiny_datamodule.train_set.tensors[0])
     assert tiny_datamodule.state_dict()["review_words"] == tiny_datamodule.review_words

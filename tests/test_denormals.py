@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from rnn_lightning.denormals import denormals_are_flushed, denormals_flushed, flush_denormals
-from rnn_lightning.inference import load_model, predict
-from rnn_lightning.model import SentimentRNN
+from rnn_lightning.models.denormals import denormals_are_flushed, denormals_flushed, flush_denormals
+from rnn_lightning.serving.inference import load_model, predict
+from rnn_lightning.models.network import SentimentRNN
 
 from .conftest import load_script, run_in_fresh_thread
 

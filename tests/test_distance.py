@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_lightning.distance import filler_pool, place_at_distance, review_words
-from rnn_lightning.probe import gradient_profile
-from rnn_lightning.text import PAD_ID, START_ID
+from rnn_lightning.analysis.distance import filler_pool, place_at_distance, review_words
+from rnn_lightning.analysis.probe import gradient_profile
+from rnn_lightning.data.text import PAD_ID, START_ID
 
 from .conftest import load_script, model_without_recurrence
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnn_lightning.compiled import NO_COMPILE_ENV, CompiledPathWarning, recurrence_kernel, recurrence_path
-from rnn_lightning.fast_rnn import _TanhRNNLayer, fast_stack, supports_fast_path
-from rnn_lightning.model import SentimentRNN, padding_in_front
+from rnn_lightning.models.compiled import NO_COMPILE_ENV, CompiledPathWarning, recurrence_kernel, recurrence_path
+from rnn_lightning.models.recurrences import _TanhRNNLayer, fast_stack, supports_fast_path
+from rnn_lightning.models.network import SentimentRNN, padding_in_front
 
 # Both ways of stepping through time: the compiled recurrence and the Python loop over ATen calls.
 PATHS = pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-loop"])
@@ -101,7 +101,7 @@ GATED = pytest.mark.parametrize("module, gates", [(nn.LSTM, 4), (nn.GRU, 3)], id
 @GATED
 @pytest.mark.parametrize("masked", [False, True])
 def test_gated_layer_gradcheck_for_inputs_and_every_parameter(module, gates, masked):
-    from rnn_lightning.fast_rnn import _GRULayer, _LSTMLayer
+    from rnn_lightning.models.recurrences import _GRULayer, _LSTMLayer
 
     layer = {nn.LSTM: _LSTMLayer, nn.GRU: _GRULayer}[module]
     torch.manual_seed(0)
@@ -162,7 +162,7 @@ def fast_path_calls(monkeypatch):
         calls.append(tuple(inputs.shape))
         return fast_stack(rnn, inputs, mask, last_only=last_only)
 
-    monkeypatch.setattr("rnn_lightning.model.fast_stack", spy)
+    monkeypatch.setattr("rnn_lightning.models.network.fast_stack", spy)
     return calls
 
 

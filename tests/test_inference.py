@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_lightning.inference import CheckpointError, load_model, predict, read_review_words
+from rnn_lightning.serving.inference import CheckpointError, load_model, predict, read_review_words
 
 from .conftest import load_script
 
@@ -28,7 +28,7 @@ def test_checkpoint_loads_with_weights_only_and_carries_plain_text_settings(tiny
 def test_round_trip_in_a_fresh_process_gives_identical_probabilities(tiny_run):
     module, result = tiny_run
     expected = predict(module, REVIEWS)
-    code = ("import json, sys; from rnn_lightning.inference import load_model, predict; "
+    code = ("import json, sys; from rnn_lightning.serving.inference import load_model, predict; "
             f"print(json.dumps(predict(load_model(sys.argv[1]), {REVIEWS!r})))")
     out = subprocess.run([sys.executable, "-c", code, result.last_checkpoint], capture_output=True, text=True,
                          check=True, timeout=120)
@@ -69,14 +69,14 @@ def test_predict_names_the_empty_review(tiny_run):
         predict(model, ["good", "film", "great", "awful", "..."], batch_size=2)
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         predict(model, ["good film"], batch_size=0)
-    from rnn_lightning.module import SentimentClassifier
+    from rnn_lightning.training.module import SentimentClassifier
 
     with pytest.raises(ValueError, match="the model has no text encoder"):
         predict(SentimentClassifier(num_words=30), ["good film"])
 
 
 def test_the_model_saves_and_restores_the_vocabulary_it_was_given(tiny_run):
-    from rnn_lightning.module import SentimentClassifier
+    from rnn_lightning.training.module import SentimentClassifier
 
     encoder = load_model(tiny_run[1].last_checkpoint).encoder
     checkpoint = {}
@@ -139,7 +139,7 @@ def test_cli_prints_the_same_probabilities_as_predict(tiny_run, capsys):
 def test_a_plain_trainer_on_the_datamodule_writes_self_contained_checkpoints(tiny_datamodule, tmp_path):
     import lightning as L
 
-    from rnn_lightning.module import SentimentClassifier
+    from rnn_lightning.training.module import SentimentClassifier
 
     trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", logger=False,
                         enable_progress_bar=False, enable_model_summary=False)
@@ -225,7 +225,7 @@ def test_cli_output_pipes_as_json_and_stderr_stays_silent(tiny_run, tmp_path):
 
 
 def test_classify_gives_every_class_and_flags_texts_shorter_than_the_training_reviews(tiny_run):
-    from rnn_lightning.inference import classify, read_review_words
+    from rnn_lightning.serving.inference import classify, read_review_words
 
     model = load_model(tiny_run[1].last_checkpoint)
     words = read_review_words(tiny_run[1].last_checkpoint)
@@ -241,9 +241,9 @@ def test_classify_gives_every_class_and_flags_texts_shorter_than_the_training_re
 
 
 def test_the_note_on_short_texts_depends_on_whether_the_model_skips_padding(tiny_archive, tmp_path):
-    from rnn_lightning.data import IMDBDataModule
-    from rnn_lightning.inference import classify
-    from rnn_lightning.module import SentimentClassifier
+    from rnn_lightning.data.datamodule import IMDBDataModule
+    from rnn_lightning.serving.inference import classify
+    from rnn_lightning.training.module import SentimentClassifier
 
     datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path), num_words=30, maxlen=24)
     datamodule.prepare_data()
@@ -255,7 +255,7 @@ def test_the_note_on_short_texts_depends_on_whether_the_model_skips_padding(tiny
 
 
 def test_word_influence_is_the_change_without_each_word(tiny_run):
-    from rnn_lightning.inference import word_influence
+    from rnn_lightning.serving.inference import word_influence
 
     model = load_model(tiny_run[1].last_checkpoint)
     full = predict(model, ["wonderful film awful"])[0]

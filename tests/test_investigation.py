@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from rnn_lightning.curves import read_run
-from rnn_lightning.model import SentimentRNN
-from rnn_lightning.probe import format_table, gradient_profile
+from rnn_lightning.analysis.curves import read_run
+from rnn_lightning.models.network import SentimentRNN
+from rnn_lightning.analysis.probe import format_table, gradient_profile
 
 from .conftest import load_script, model_without_recurrence
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from rnn_lightning.model import SentimentRNN
-from rnn_lightning.summary import KERAS_SIMPLE_RNN_TOTAL, keras_summary
+from rnn_lightning.models.network import SentimentRNN
+from rnn_lightning.training.summary import KERAS_SIMPLE_RNN_TOTAL, keras_summary
 
 
 def test_output_is_one_logit_per_review():
@@ -82,7 +82,7 @@ def test_gru_keeps_both_biases_like_keras_reset_after():
 
 
 def test_the_loss_is_binary_cross_entropy_on_logits():
-    from rnn_lightning.module import SentimentClassifier
+    from rnn_lightning.training.module import SentimentClassifier
 
     logits, labels = torch.tensor([2.0, -1.0, 0.3]), torch.tensor([1.0, 1.0, 0.0])
     expected = -(labels * torch.log(torch.sigmoid(logits)) + (1 - labels) * torch.log(1 - torch.sigmoid(logits)))
@@ -90,7 +90,7 @@ def test_the_loss_is_binary_cross_entropy_on_logits():
 
 
 def test_predict_step_takes_a_tensor_or_a_dataloader_tuple():
-    from rnn_lightning.module import SentimentClassifier
+    from rnn_lightning.training.module import SentimentClassifier
 
     module = SentimentClassifier(num_words=30, embed_dim=4, hidden_size=3, num_layers=1).eval()
     ids = torch.randint(1, 30, (3, 7))
@@ -104,7 +104,7 @@ def test_predict_step_takes_a_tensor_or_a_dataloader_tuple():
     ("lr", 0.0, 1e-9, "lr must be positive"), ("rho", 1.0, 0.999, "rho must lie"), ("rho", -0.1, 0.0, "rho must lie"),
     ("eps", -1e-9, 0.0, "eps must not")])
 def test_optimiser_settings_that_cannot_train_are_refused(name, refused, accepted, message):
-    from rnn_lightning.module import SentimentClassifier
+    from rnn_lightning.training.module import SentimentClassifier
 
     with pytest.raises(ValueError, match=message):
         SentimentClassifier(num_words=30, **{name: refused})
@@ -112,8 +112,8 @@ def test_optimiser_settings_that_cannot_train_are_refused(name, refused, accepte
 
 
 def test_an_encoder_of_another_size_is_refused():
-    from rnn_lightning.module import SentimentClassifier
-    from rnn_lightning.text import TextEncoder
+    from rnn_lightning.training.module import SentimentClassifier
+    from rnn_lightning.data.text import TextEncoder
 
     with pytest.raises(ValueError, match="the encoder has num_words=20, the model 30"):
         SentimentClassifier(num_words=30, encoder=TextEncoder.from_ranked(["a"], num_words=20))
@@ -143,8 +143,8 @@ def test_keras_summary_lists_layers_shapes_and_totals():
 
 
 def test_the_summary_shows_a_head_per_class_and_says_which_recurrence_runs():
-    from rnn_lightning.compiled import recurrence_path
-    from rnn_lightning.summary import recurrence_description
+    from rnn_lightning.models.compiled import recurrence_path
+    from rnn_lightning.training.summary import recurrence_description
 
     text = keras_summary(SentimentRNN(num_classes=4), maxlen=500)
     head = next(line for line in text.splitlines() if line.startswith("head"))

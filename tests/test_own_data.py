@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_lightning.checkpoints import CheckpointError, read_checkpoint
-from rnn_lightning.corpus import EMPTY_TEXT, UNKNOWN_LABEL, BadRowError
-from rnn_lightning.data import IMDBDataModule, SkippedRowsWarning, TextDataModule
-from rnn_lightning.inference import classify, load_model, predict, predict_proba, word_influence
-from rnn_lightning.module import SentimentClassifier
+from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
+from rnn_lightning.data.corpus import EMPTY_TEXT, UNKNOWN_LABEL, BadRowError
+from rnn_lightning.data.datamodule import IMDBDataModule, SkippedRowsWarning, TextDataModule
+from rnn_lightning.serving.inference import classify, load_model, predict, predict_proba, word_influence
+from rnn_lightning.training.module import SentimentClassifier
 
 from .conftest import TOPICS, load_script, write_topics_csv
 
@@ -62,7 +62,7 @@ def test_the_vocabulary_comes_from_the_training_split_only(topics, tmp_path):
 
 def test_encoding_in_chunks_gives_what_encoding_at_once_gives(topics, tmp_path, monkeypatch):
     whole = datamodule(topics, tmp_path / "whole")
-    monkeypatch.setattr("rnn_lightning.data.ENCODE_CHUNK_ROWS", 7)  # 150 rows: 21 full chunks and a partial one
+    monkeypatch.setattr("rnn_lightning.data.datamodule.ENCODE_CHUNK_ROWS", 7)  # 150 rows: 21 full chunks and a partial one
     chunked = datamodule(topics, tmp_path / "chunked")
     for split in ("train", "test"):
         assert np.array_equal(np.load(chunked.cache_path() / f"x_{split}.npy"),

@@ -14,14 +14,14 @@ import lightning as L
 import pytest
 import torch
 
-from rnn_lightning.callbacks import NonFiniteError
-from rnn_lightning.checkpoints import AtomicCheckpointIO, CheckpointError, find_last_checkpoint, read_checkpoint
-from rnn_lightning.data import IMDBDataModule
-from rnn_lightning.download import DownloadError, download, file_digest
-from rnn_lightning.inference import load_model
-from rnn_lightning.module import SentimentClassifier
-from rnn_lightning.sources import KNOWN_MD5, OFFLINE_ENV
-from rnn_lightning.training import fit
+from rnn_lightning.training.callbacks import NonFiniteError
+from rnn_lightning.training.checkpoints import AtomicCheckpointIO, CheckpointError, find_last_checkpoint, read_checkpoint
+from rnn_lightning.data.datamodule import IMDBDataModule
+from rnn_lightning.data.download import DownloadError, download, file_digest
+from rnn_lightning.serving.inference import load_model
+from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.data.sources import KNOWN_MD5, OFFLINE_ENV
+from rnn_lightning.training.trainer import fit
 
 from .http_server import MisbehavingServer
 
@@ -85,7 +85,7 @@ def test_a_passing_failure_is_retried(server, tmp_path):
 
 def test_retries_back_off_exponentially_and_one_attempt_means_one(server, tmp_path, monkeypatch):
     slept = []
-    monkeypatch.setattr("rnn_lightning.download.time.sleep", slept.append)
+    monkeypatch.setattr("rnn_lightning.data.download.time.sleep", slept.append)
     server.behaviour["/aclImdb_v1.tar.gz"] = "truncate"
     with pytest.raises(DownloadError, match="after 3 attempt"):
         download(server.url("/aclImdb_v1.tar.gz"), tmp_path / "a.tar.gz", retries=3, backoff=0.5)
@@ -111,7 +111,7 @@ def test_datamodule_downloads_once_then_works_offline(server, tmp_path, monkeypa
 def test_a_known_url_must_match_its_published_md5(server, tmp_path, monkeypatch):
     url = server.url("/aclImdb_v1.tar.gz")
     body = server.files["/aclImdb_v1.tar.gz"]
-    monkeypatch.setattr("rnn_lightning.download.time.sleep", lambda seconds: None)  # no backoff between retries
+    monkeypatch.setattr("rnn_lightning.data.download.time.sleep", lambda seconds: None)  # no backoff between retries
     monkeypatch.setitem(KNOWN_MD5, url, "0" * 32)
     datamodule = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
     with pytest.raises(DownloadError, match=f"expected md5 {'0' * 32}, got {md5(body)}"):
@@ -126,7 +126,7 @@ def test_a_known_url_must_match_its_published_md5(server, tmp_path, monkeypatch)
 
 
 def test_two_processes_preparing_at_once_download_and_extract_once(server, tmp_path):
-    code = ("import sys; from rnn_lightning.data import IMDBDataModule; "
+    code = ("import sys; from rnn_lightning.data.datamodule import IMDBDataModule; "
             "IMDBDataModule(source=sys.argv[1], data_dir=sys.argv[2], num_words=30, maxlen=24).prepare_data()")
     url = server.url("/aclImdb_v1.tar.gz")
     processes = [subprocess.Popen([sys.executable, "-c", code, url, str(tmp_path)]) for _ in range(2)]
@@ -147,7 +147,7 @@ def test_a_corrupt_cache_is_rebuilt_and_a_tokenizer_change_rebuilds(tiny_datamod
         damaged.write_bytes(os.urandom(damaged.stat().st_size))
     tiny_datamodule.prepare_data()
     IMDBDataModule(**tiny_datamodule.hparams).setup()  # loads: the cache was rebuilt
-    monkeypatch.setattr("rnn_lightning.data.TOKENIZER_VERSION", 99)
+    monkeypatch.setattr("rnn_lightning.data.datamodule.TOKENIZER_VERSION", 99)
     assert IMDBDataModule(**tiny_datamodule.hparams).cache_path() != cache
 
 
@@ -194,7 +194,7 @@ def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path):
     checkpoints.mkdir(parents=True)
     AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}, "hyper_parameters": {}},
                                          checkpoints / "last.ckpt")
-    code = ("import os, signal, sys, torch; from rnn_lightning.checkpoints import AtomicCheckpointIO\n"
+    code = ("import os, signal, sys, torch; from rnn_lightning.training.checkpoints import AtomicCheckpointIO\n"
             "def dying_save(obj, out):\n"
             "    out.write(b'half a checkpoint'); out.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
             "torch.save = dying_save\n"

@@ -1,6 +1,6 @@
 import torch
 
-from rnn_lightning.sampling import LengthGroupedBatchSampler
+from rnn_lightning.data.sampling import LengthGroupedBatchSampler
 
 
 def lengths(count=1000, seed=0):

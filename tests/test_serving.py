@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rnn_lightning.inference import load_model, predict, read_review_words
-from rnn_lightning.loadtest import free_port, run_load, running_server
+from rnn_lightning.serving.inference import load_model, predict, read_review_words
+from rnn_lightning.serving.loadtest import free_port, run_load, running_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +134,7 @@ def test_the_page_classifies_what_is_typed_and_highlights_words(server, tmp_path
 
 
 def test_a_multi_class_model_answers_with_its_own_class_names(topics_run):
-    from rnn_lightning.inference import predict_proba
+    from rnn_lightning.serving.inference import predict_proba
 
     texts = ["The striker scored a goal", "Investors sold shares as rates rose"]
     running, url = serve(str(topics_run[1]))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rnn_lightning.text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, TextEncoder, pad_sequences, rank_words, tokenize
+from rnn_lightning.data.text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, TextEncoder, pad_sequences, rank_words, tokenize
 
 
 def test_tokenize_lowercases_drops_line_breaks_keeps_apostrophes():

@@ -4,10 +4,10 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from rnn_lightning.checkpoints import CheckpointError
-from rnn_lightning.inference import load_model, predict
-from rnn_lightning.module import VAL_ACC, SentimentClassifier
-from rnn_lightning.training import fit
+from rnn_lightning.training.checkpoints import CheckpointError
+from rnn_lightning.serving.inference import load_model, predict
+from rnn_lightning.training.module import VAL_ACC, SentimentClassifier
+from rnn_lightning.training.trainer import fit
 
 QUIET = {"accelerator": "cpu", "enable_progress_bar": False, "log_every_n_steps": 1}
 
@@ -77,7 +77,7 @@ def test_optimizer_is_keras_rmsprop_over_trainable_parameters_only():
 
 @pytest.mark.slow
 def test_gradient_norms_and_epoch_times_reach_tensorboard(tiny_datamodule, tmp_path):
-    from rnn_lightning.callbacks import RecurrentGradNorms
+    from rnn_lightning.training.callbacks import RecurrentGradNorms
 
     result = fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), max_epochs=2,
                  callbacks=[RecurrentGradNorms(every_n_steps=2)], **QUIET)
@@ -94,7 +94,7 @@ def test_gradient_norms_and_epoch_times_reach_tensorboard(tiny_datamodule, tmp_p
 
 @pytest.mark.slow
 def test_mask_padding_trains_on_length_grouped_batches(tiny_archive, tmp_path):
-    from rnn_lightning.data import IMDBDataModule
+    from rnn_lightning.data.datamodule import IMDBDataModule
 
     datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24,
                                 batch_size=8, group_by_length=True)

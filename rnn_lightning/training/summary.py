@@ -9,9 +9,9 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
-from rnn_lightning.compiled import recurrence_path
-from rnn_lightning.fast_rnn import supports_fast_path
-from rnn_lightning.model import SentimentRNN
+from rnn_lightning.models.compiled import recurrence_path
+from rnn_lightning.models.recurrences import supports_fast_path
+from rnn_lightning.models.network import SentimentRNN
 
 KERAS_SIMPLE_RNN_TOTAL = 328_353  # Embedding 320,000 + 4 x SimpleRNN 2,080 + Dense 33
 

@@ -14,8 +14,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from rnn_lightning.model import SentimentRNN  # noqa: E402
-from rnn_lightning.text import PAD_ID  # noqa: E402
+from rnn_lightning.models.network import SentimentRNN  # noqa: E402
+from rnn_lightning.data.text import PAD_ID  # noqa: E402
 
 REPORT_DISTANCES = (1, 10, 50, 100, 200, 400)
 

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import NoReturn
 
-from rnn_lightning.corpus import DEFAULT_MAX_TEXT_BYTES
-from rnn_lightning.data import TextDataModule
-from rnn_lightning.sources import OFFICIAL_URL, SOURCE_ENV
+from rnn_lightning.data.corpus import DEFAULT_MAX_TEXT_BYTES
+from rnn_lightning.data.datamodule import TextDataModule
+from rnn_lightning.data.sources import OFFICIAL_URL, SOURCE_ENV
 
 
 class Parser(argparse.ArgumentParser):

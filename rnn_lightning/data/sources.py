@@ -1,7 +1,7 @@
 """Where the IMDB reviews come from: the official download, a local archive or an extracted folder.
 
 This module fetches and verifies the source and hands back an extracted ``aclImdb/`` folder; encoding,
-caching and splitting are :mod:`rnn_lightning.data`'s job.
+caching and splitting are :mod:`rnn_lightning.data.datamodule`'s job.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from rnn_lightning.archive import safe_extract
-from rnn_lightning.download import DownloadError, download, file_digest
+from rnn_lightning.data.archive import safe_extract
+from rnn_lightning.data.download import DownloadError, download, file_digest
 
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 # Published checksums of known downloads; a download of one of these URLs must match before it is used.

@@ -18,8 +18,8 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from rnn_lightning.model import SentimentRNN
-from rnn_lightning.text import TextEncoder
+from rnn_lightning.models.network import SentimentRNN
+from rnn_lightning.data.text import TextEncoder
 
 # One name scheme for metrics, shared by logging, ModelCheckpoint, the plots and the README.
 TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC = (
@@ -36,10 +36,10 @@ class SentimentClassifier(L.LightningModule):
     recall and F1 per class and keeps the confusion matrix (:attr:`test_confusion`).
 
     Hyperparameters are primitives only, so checkpoints load with ``torch.load(weights_only=True)``. The
-    vocabulary reaches checkpoints through :class:`~rnn_lightning.data.IMDBDataModule`'s state, which
+    vocabulary reaches checkpoints through :class:`~rnn_lightning.data.datamodule.IMDBDataModule`'s state, which
     Lightning saves in every checkpoint, so a plain ``Trainer().fit(SentimentClassifier(), datamodule=...)``
     writes self-contained checkpoints. Training itself needs no vocabulary; prediction does: hand it over
-    explicitly (``encoder``, as :func:`~rnn_lightning.inference.load_model` does), and the module saves it in
+    explicitly (``encoder``, as :func:`~rnn_lightning.serving.inference.load_model` does), and the module saves it in
     its own checkpoints too.
 
     Args:

@@ -10,9 +10,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from rnn_lightning.callbacks import EPOCH_TIME, EpochTimer
-from rnn_lightning.data import IMDBDataModule
-from rnn_lightning.module import SentimentClassifier
+from rnn_lightning.training.callbacks import EPOCH_TIME, EpochTimer
+from rnn_lightning.data.datamodule import IMDBDataModule
+from rnn_lightning.training.module import SentimentClassifier
 
 
 @dataclass
@@ -21,7 +21,7 @@ class BenchConfig:
 
     Attributes:
         cell: ``rnn``, ``lstm`` or ``gru``.
-        fast_path: Use the fast CPU path (:func:`~rnn_lightning.fast_rnn.fast_stack`; on CPU only).
+        fast_path: Use the fast CPU path (:func:`~rnn_lightning.models.recurrences.fast_stack`; on CPU only).
         compiled: Step the fast path's recurrence in compiled code (else its Python loop); like denormal
             flushing, the process running the setting applies it.
         flush_denormals: Flush subnormal floats to zero; the process running the setting applies it (see

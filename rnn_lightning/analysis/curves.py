@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lightning.pytorch.core.saving import load_hparams_from_yaml  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from rnn_lightning.callbacks import EPOCH_TIME  # noqa: E402
-from rnn_lightning.checkpoints import newest_run  # noqa: E402
-from rnn_lightning.module import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS  # noqa: E402
+from rnn_lightning.training.callbacks import EPOCH_TIME  # noqa: E402
+from rnn_lightning.training.checkpoints import newest_run  # noqa: E402
+from rnn_lightning.training.module import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS  # noqa: E402
 
 EPOCH_METRICS = (TRAIN_ACC, VAL_ACC, TRAIN_LOSS, VAL_LOSS, EPOCH_TIME)
 _EVENTS = "events.out.tfevents.*"

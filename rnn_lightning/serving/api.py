@@ -1,8 +1,8 @@
 """An HTTP API for one checkpoint on LitServe: ``POST /predict`` (dynamic batching), ``GET /health``, a page at ``/``.
 
 LitServe runs the model in a worker process and, with ``max_batch_size > 1``, gathers the requests that arrive
-within ``batch_timeout`` seconds into one forward pass. Texts go through :func:`~rnn_lightning.inference.classify`,
-the same text pipeline as :func:`~rnn_lightning.inference.predict`.
+within ``batch_timeout`` seconds into one forward pass. Texts go through :func:`~rnn_lightning.serving.inference.classify`,
+the same text pipeline as :func:`~rnn_lightning.serving.inference.predict`.
 """
 
 
@@ -15,8 +15,8 @@ from fastapi import HTTPException
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, StrictBool, StrictStr
 
-from rnn_lightning.inference import classify, load_model, read_review_words, word_influence
-from rnn_lightning.text import tokenize
+from rnn_lightning.serving.inference import classify, load_model, read_review_words, word_influence
+from rnn_lightning.data.text import tokenize
 
 
 class PredictRequest(BaseModel):
@@ -47,7 +47,7 @@ class SentimentAPI(ls.LitAPI):
     """The model behind ``POST /predict``.
 
     Args:
-        checkpoint: A checkpoint that :func:`~rnn_lightning.inference.load_model` accepts.
+        checkpoint: A checkpoint that :func:`~rnn_lightning.serving.inference.load_model` accepts.
         limits: What one request may ask for.
         max_batch_size: Requests LitServe may gather into one forward pass (1: no batching).
         batch_timeout: Seconds LitServe waits for more requests to fill a batch.
@@ -109,7 +109,7 @@ class SentimentAPI(ls.LitAPI):
 
 def page() -> str:
     """The page that tries the model in a browser: plain HTML and JavaScript, no build step."""
-    return resources.files("rnn_lightning.web").joinpath("index.html").read_text(encoding="utf-8")
+    return resources.files("rnn_lightning.serving.web").joinpath("index.html").read_text(encoding="utf-8")
 
 
 def build_server(checkpoint: str | Path, limits: Limits = Limits(), max_batch_size: int = 32,
@@ -117,7 +117,7 @@ def build_server(checkpoint: str | Path, limits: Limits = Limits(), max_batch_si
     """A LitServer for ``checkpoint`` with the API, the health check and the page.
 
     Raises:
-        CheckpointError: If :func:`~rnn_lightning.inference.load_model` refuses the checkpoint: checked here,
+        CheckpointError: If :func:`~rnn_lightning.serving.inference.load_model` refuses the checkpoint: checked here,
             before any worker starts.
     """
     model = load_model(checkpoint)  # refuse a bad checkpoint now, with its reason, not in a worker's log

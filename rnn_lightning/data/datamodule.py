@@ -1,6 +1,6 @@
 """The ``LightningDataModule``: encode labelled texts once into a memory-mapped cache, then split and batch them.
 
-IMDB (the study's data) and the user's own collections (:mod:`rnn_lightning.corpus`) go through the same
+IMDB (the study's data) and the user's own collections (:mod:`rnn_lightning.data.corpus`) go through the same
 pipeline: the vocabulary is ranked on the training split only, texts get Keras's ids and front padding,
 and the encoded splits land in one cache folder named after every setting that shaped them.
 """
@@ -24,11 +24,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
-from rnn_lightning.checkpoints import CheckpointError
-from rnn_lightning.corpus import DEFAULT_MAX_TEXT_BYTES, CorpusSource, ReadOptions, is_corpus
-from rnn_lightning.sampling import LengthGroupedBatchSampler
-from rnn_lightning.sources import IMDBSource, default_source, is_url, short_digest
-from rnn_lightning.text import (
+from rnn_lightning.training.checkpoints import CheckpointError
+from rnn_lightning.data.corpus import DEFAULT_MAX_TEXT_BYTES, CorpusSource, ReadOptions, is_corpus
+from rnn_lightning.data.sampling import LengthGroupedBatchSampler
+from rnn_lightning.data.sources import IMDBSource, default_source, is_url, short_digest
+from rnn_lightning.data.text import (
     INDEX_FROM,
     PAD_ID,
     START_ID,

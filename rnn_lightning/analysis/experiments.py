@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from rnn_lightning.module import VAL_ACC  # noqa: E402
+from rnn_lightning.training.module import VAL_ACC  # noqa: E402
 
 # The masking arm: each model trained as the study trains it (through the padding) and with the padding skipped.
 MASKING = {"off": False, "on": True}

@@ -4,7 +4,7 @@ The build goes through ``torch.utils.cpp_extension`` (ninja and the system C++ c
 compiler flags, CPU and torch version, into torch's extensions folder (``$TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``); later processes load the built library in well under a second. Where it cannot
 be built (no compiler, an unsupported platform, ``RNN_LIGHTNING_NO_COMPILE=1``), :func:`recurrence_kernel`
-returns None after a one-line warning, and :mod:`rnn_lightning.fast_rnn` runs the tanh RNN's Python loop
+returns None after a one-line warning, and :mod:`rnn_lightning.models.recurrences` runs the tanh RNN's Python loop
 (and the model torch's own LSTM/GRU) instead.
 """
 
@@ -112,5 +112,5 @@ def _unavailable(reason: str) -> None:
 def recurrence_path() -> str:
     """Which tanh RNN recurrence runs on CPU, in words (for the fit summary and the benchmark)."""
     if recurrence_kernel() is not None:
-        return "compiled C++ (rnn_lightning/csrc/recurrence.cpp)"
+        return "compiled C++ (rnn_lightning/models/csrc/recurrence.cpp)"
     return f"Python loop ({_why_unavailable[0] if _why_unavailable else 'compiled path unavailable'})"

@@ -7,7 +7,7 @@ the recurrence itself is stepped (forward: one matmul-add and a tanh; backward: 
 matmul-add). It reads the module's own parameters, so checkpoints move freely between this path and
 cuDNN's. The LSTM and GRU are built the same way (all their gates' input projections in one GEMM).
 
-The stepped part runs as compiled code when :mod:`rnn_lightning.compiled` can build it (one call per layer
+The stepped part runs as compiled code when :mod:`rnn_lightning.models.compiled` can build it (one call per layer
 and direction, the batch split across threads), else, for the tanh RNN, as a Python loop over ATen calls;
 both compute the same function (float32 to a few ulp of each other, float64 exactly up to summation order).
 Without the compiled code an LSTM or GRU runs torch's own module, whose CPU kernel beats a Python loop.
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from rnn_lightning.compiled import recurrence_kernel, recurrence_path
+from rnn_lightning.models.compiled import recurrence_kernel, recurrence_path
 
 
 class _TanhRNNLayer(torch.autograd.Function):

@@ -18,12 +18,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from rnn_lightning.callbacks import EpochTimer, FiniteGuard, SigtermCheckpoint
-from rnn_lightning.checkpoints import LAST, AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
-from rnn_lightning.confusion import Confusion
-from rnn_lightning.data import TextDataModule
-from rnn_lightning.module import VAL_ACC, SentimentClassifier
-from rnn_lightning.summary import KerasSummary
+from rnn_lightning.training.callbacks import EpochTimer, FiniteGuard, SigtermCheckpoint
+from rnn_lightning.training.checkpoints import LAST, AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
+from rnn_lightning.training.confusion import Confusion
+from rnn_lightning.data.datamodule import TextDataModule
+from rnn_lightning.training.module import VAL_ACC, SentimentClassifier
+from rnn_lightning.training.summary import KerasSummary
 
 _VERSION_DIR = re.compile(r"version_(\d+)$")
 

@@ -9,18 +9,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnn_lightning.checkpoints import CheckpointError, read_checkpoint
-from rnn_lightning.data import (
+from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
+from rnn_lightning.data.datamodule import (
     ENCODER_STATE_KEY,
     LABEL_NAMES_STATE_KEY,
     REVIEW_WORDS_STATE_KEY,
     IMDBDataModule,
     TextDataModule,
 )
-from rnn_lightning.denormals import denormals_flushed
-from rnn_lightning.module import ENCODER_KEY, LABEL_NAMES_KEY, SentimentClassifier
-from rnn_lightning.sources import CLASS_NAMES
-from rnn_lightning.text import TextEncoder, chunked, pad_sequences, tokenize
+from rnn_lightning.models.denormals import denormals_flushed
+from rnn_lightning.training.module import ENCODER_KEY, LABEL_NAMES_KEY, SentimentClassifier
+from rnn_lightning.data.sources import CLASS_NAMES
+from rnn_lightning.data.text import TextEncoder, chunked, pad_sequences, tokenize
 
 __all__ = ["LABELS", "CheckpointError", "classify", "iter_probabilities", "load_model", "most_likely", "predict",
            "predict_proba", "read_review_words", "word_influence"]
@@ -35,11 +35,11 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Se
 
     The file is read with ``torch.load(weights_only=True)``, so it can hold tensors and plain Python
     values only: loading never runs code from the file. The vocabulary and class names are the ones the
-    model saved, or else the ones :class:`~rnn_lightning.data.TextDataModule` saved beside them.
+    model saved, or else the ones :class:`~rnn_lightning.data.datamodule.TextDataModule` saved beside them.
 
     Args:
         path: A checkpoint written by ``scripts/fit.py`` (or any Trainer fitting :class:`SentimentClassifier`
-            on :class:`~rnn_lightning.data.TextDataModule`).
+            on :class:`~rnn_lightning.data.datamodule.TextDataModule`).
         map_location: Device to load the weights onto.
 
     Returns:

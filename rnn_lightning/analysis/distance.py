@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnn_lightning.text import PAD_ID, START_ID
+from rnn_lightning.data.text import PAD_ID, START_ID
 
 VARIANTS = ("padding", "neutral")
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from rnn_lightning.fast_rnn import fast_stack, supports_fast_path
-from rnn_lightning.text import PAD_ID
+from rnn_lightning.models.recurrences import fast_stack, supports_fast_path
+from rnn_lightning.data.text import PAD_ID
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -5,7 +5,7 @@ files, or label folders), tells the text and label columns apart, and streams ``
 rows one at a time, so that a collection larger than memory is never read whole. A row that cannot be used
 (a missing or unknown label, an empty text, a wrong number of fields, bytes that are not UTF-8, a field
 past the size limit) raises :class:`BadRowError` naming its file and line, or, with ``skip_bad_rows``, is
-skipped and counted per reason. Encoding and caching are :mod:`rnn_lightning.data`'s job.
+skipped and counted per reason. Encoding and caching are :mod:`rnn_lightning.data.datamodule`'s job.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnn_lightning.download import file_digest
-from rnn_lightning.sources import short_digest
+from rnn_lightning.data.download import file_digest
+from rnn_lightning.data.sources import short_digest
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 # File or folder names that mark a split, in the order they are looked for.

@@ -1,0 +1,1 @@
+"""Investigation: curves, the gradient probe, the distance and depth experiments, benchmarks."""

@@ -1,0 +1,1 @@
+"""The command line: one command with subcommands, built from the settings."""

@@ -1,0 +1,1 @@
+"""Data: sources (IMDB, your own files), the text pipeline, the encoded cache and the DataModule."""

@@ -1,0 +1,1 @@
+"""Models: the network (embedding, recurrent layers, head) and its fast CPU recurrences."""

@@ -1,0 +1,1 @@
+"""Training: the LightningModule, the Trainer it runs in, callbacks and checkpoints."""
