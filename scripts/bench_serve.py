@@ -14,10 +14,10 @@ import math
 import sys
 from pathlib import Path
 
-from rnn_lightning.training.checkpoints import CheckpointError, find_best_checkpoint
 from rnn_lightning.cli.arguments import Parser, fail
 from rnn_lightning.serving.inference import load_model, predict
 from rnn_lightning.serving.loadtest import LoadResult, free_port, run_load, running_server
+from rnn_lightning.training.checkpoints import CheckpointError, find_best_checkpoint
 
 PROG = "bench_serve.py"
 SERVE = Path(__file__).with_name("serve.py")

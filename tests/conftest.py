@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from rnn_lightning.data.datamodule import IMDBDataModule
-from rnn_lightning.models.network import SentimentRNN
-from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.models.network import TextRNN
+from rnn_lightning.training.module import TextClassifier
 from rnn_lightning.training.trainer import FitResult, fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ def tiny_datamodule(tiny_archive: Path, tmp_path: Path) -> IMDBDataModule:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> tuple[SentimentClassifier, FitResult]:
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> tuple[TextClassifier, FitResult]:
     """A tiny model trained for two epochs on the tiny archive, and where its run went."""
     tmp = tmp_path_factory.mktemp("tiny_run")
     datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp / "data"), num_words=30, maxlen=24,
@@ -86,7 +86,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> tu
     datamodule.setup("fit")
     torch.manual_seed(0)
     # The vocabulary handed over explicitly, as for a model that is to predict right after training.
-    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, encoder=datamodule.encoder)
+    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, encoder=datamodule.encoder)
     result = fit(module, datamodule, logdir=str(tmp / "logs"), max_epochs=2, accelerator="cpu",
                  enable_progress_bar=False)
     return module, result
@@ -157,13 +157,13 @@ def load_script(name: str):
     return module
 
 
-def model_without_recurrence(num_words: int) -> SentimentRNN:
+def model_without_recurrence(num_words: int) -> TextRNN:
     """A two-layer tanh network with zero recurrent weights.
 
     Each state sees only its own step, so the loss depends on the last step's input alone.
     """
     torch.manual_seed(0)
-    model = SentimentRNN(num_words=num_words, embed_dim=4, hidden_size=4, num_layers=2)
+    model = TextRNN(num_words=num_words, embed_dim=4, hidden_size=4, num_layers=2)
     with torch.no_grad():
         for layer in range(model.rnn.num_layers):
             getattr(model.rnn, f"weight_hh_l{layer}").zero_()

@@ -10,7 +10,7 @@ from pathlib import Path
 import lightning as L
 
 from rnn_lightning.data.datamodule import IMDBDataModule
-from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.training.module import TextClassifier
 from rnn_lightning.training.trainer import fit
 
 
@@ -29,7 +29,7 @@ if __name__ == "__main__":
     L.seed_everything(0, verbose=False)
     datamodule = IMDBDataModule(source=archive, data_dir=str(out / "data"), num_words=30, maxlen=24, batch_size=4,
                                 group_by_length=mask)
-    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=mask)
+    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=mask)
     fit(module, datamodule, logdir=str(out / "logs"), accelerator="cpu", devices=2, strategy="ddp", max_epochs=1,
         limit_train_batches=3, enable_progress_bar=False,
         callbacks=[RecordValidation(out)])

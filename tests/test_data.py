@@ -417,21 +417,21 @@ def test_offline_set_to_0_still_downloads(tmp_path, monkeypatch):
 
 
 def test_review_lengths_count_the_words_the_model_sees():
-    from rnn_lightning.data.datamodule import review_word_percentiles
+    from rnn_lightning.data.datamodule import word_count_percentiles, words_seen
 
     # Words per row: 2 and 3 (padded), 6 (truncated: its start id was cut), then 1 to 5, four times each.
     rows = [[0, 0, 0, 1, 7, 8], [0, 0, 1, 7, 8, 9], [7, 8, 9, 9, 9, 9]]
     rows += [[0] * (5 - n) + [1] + [7] * n for n in range(1, 6)] * 4
     words = torch.tensor([2, 3, 6] + [n for n in range(1, 6)] * 4).float()
     expected = torch.quantile(words, torch.tensor([0.05, 0.5, 0.95])).round().int().tolist()
-    assert review_word_percentiles(torch.tensor(rows)) == dict(zip(("p5", "median", "p95"), expected, strict=True))
-    assert review_word_percentiles(torch.tensor(rows[:3] * 3))["median"] == 3
+    assert word_count_percentiles(words_seen(torch.tensor(rows))) == dict(zip(("p5", "median", "p95"), expected, strict=True))
+    assert word_count_percentiles(words_seen(torch.tensor(rows[:3] * 3)))["median"] == 3
 
 
 def test_the_datamodule_records_its_training_lengths(tiny_datamodule):
-    from rnn_lightning.data.datamodule import review_word_percentiles
+    from rnn_lightning.data.datamodule import word_count_percentiles, words_seen
 
-    assert tiny_datamodule.review_words == review_word_percentiles(tiny_datamodule.train_set.tensors[0])
+    assert tiny_datamodule.review_words == word_count_percentiles(words_seen(tiny_datamodule.train_set.tensors[0]))
     assert tiny_datamodule.state_dict()["review_words"] == tiny_datamodule.review_words
 
 

@@ -7,7 +7,7 @@ import torch
 
 from rnn_lightning.models.denormals import denormals_are_flushed, denormals_flushed, flush_denormals
 from rnn_lightning.serving.inference import load_model, predict
-from rnn_lightning.models.network import SentimentRNN
+from rnn_lightning.models.network import TextRNN
 
 from .conftest import load_script, run_in_fresh_thread
 
@@ -16,13 +16,13 @@ from .conftest import load_script, run_in_fresh_thread
 def flushing_seen_by_forward(monkeypatch):
     """Record, at every forward pass of the network, whether its thread flushes subnormals."""
     seen = []
-    original = SentimentRNN.forward
+    original = TextRNN.forward
 
     def forward(self, ids):
         seen.append(denormals_are_flushed())
         return original(self, ids)
 
-    monkeypatch.setattr(SentimentRNN, "forward", forward)
+    monkeypatch.setattr(TextRNN, "forward", forward)
     return seen
 
 

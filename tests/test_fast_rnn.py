@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnn_lightning.models.compiled import NO_COMPILE_ENV, CompiledPathWarning, recurrence_kernel, recurrence_path
+from rnn_lightning.models.compiled import CompiledPathWarning, allow_compiled, recurrence_kernel, recurrence_path
 from rnn_lightning.models.recurrences import _TanhRNNLayer, fast_stack, supports_fast_path
-from rnn_lightning.models.network import SentimentRNN, padding_in_front
+from rnn_lightning.models.network import TextRNN, padding_in_front
 
 # Both ways of stepping through time: the compiled recurrence and the Python loop over ATen calls.
 PATHS = pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-loop"])
@@ -132,16 +132,15 @@ def test_gated_stack_matches_torch_and_passes_gradcheck(module, gates, last_only
                                     (time_major.clone().requires_grad_(True),))
 
 
-def test_without_the_compiled_recurrence_the_python_loop_runs_after_a_one_line_notice(monkeypatch):
+def test_without_the_compiled_recurrence_the_python_loop_runs_after_a_one_line_notice():
     rnn = make_rnn()
     inputs = torch.randn(6, 2, 5, dtype=torch.float64)
     expected = fast_stack(rnn, inputs)
-    monkeypatch.setenv(NO_COMPILE_ENV, "1")
-    recurrence_kernel.cache_clear()
+    allow_compiled(False)
     try:
-        with pytest.warns(CompiledPathWarning, match=f"^compiled RNN recurrence unavailable: {NO_COMPILE_ENV} is set"):
+        with pytest.warns(CompiledPathWarning, match="^compiled RNN recurrence unavailable: switched off"):
             assert recurrence_kernel() is None
-        assert recurrence_path() == f"Python loop ({NO_COMPILE_ENV} is set)"
+        assert recurrence_path() == "Python loop (switched off)"
         torch.testing.assert_close(fast_stack(rnn, inputs), expected)
         # The LSTM and GRU have no Python loop of their own: they fall back to torch's modules.
         for gated in (nn.LSTM(5, 5, batch_first=True).double(), nn.GRU(5, 5, batch_first=True).double()):
@@ -149,7 +148,7 @@ def test_without_the_compiled_recurrence_the_python_loop_runs_after_a_one_line_n
             with pytest.raises(RuntimeError, match="fast path needs the compiled recurrence"):
                 fast_stack(gated, inputs)
     finally:
-        recurrence_kernel.cache_clear()  # the next call loads the built library again
+        allow_compiled(True)  # the next call loads the built library again
 
 
 
@@ -166,17 +165,17 @@ def fast_path_calls(monkeypatch):
     return calls
 
 
-def _logits_and_gradients(model: SentimentRNN, ids: torch.Tensor, labels: torch.Tensor):
+def _logits_and_gradients(model: TextRNN, ids: torch.Tensor, labels: torch.Tensor):
     model.zero_grad()
     logits = model(ids)
     nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
     return logits.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
-def _twins(dtype: torch.dtype, **settings) -> tuple[SentimentRNN, SentimentRNN]:
+def _twins(dtype: torch.dtype, **settings) -> tuple[TextRNN, TextRNN]:
     torch.manual_seed(0)
-    fast = SentimentRNN(fast_cpu_path=True, **settings).to(dtype)
-    reference = SentimentRNN(fast_cpu_path=False, **settings).to(dtype)
+    fast = TextRNN(fast_cpu_path=True, **settings).to(dtype)
+    reference = TextRNN(fast_cpu_path=False, **settings).to(dtype)
     reference.load_state_dict(fast.state_dict())
     return fast, reference
 
@@ -200,7 +199,7 @@ def test_fast_path_runs_and_matches_nn_rnn_per_review_at_the_real_shapes(fast_pa
     reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
     assert len(fast_path_calls) == 1  # ...and the reference did not
     torch.testing.assert_close(fast_logits, reference_logits, rtol=1e-4, atol=1e-5)
-    frozen_bias = cell != "gru"  # Keras's GRU has two biases, so the model keeps both (see SentimentRNN)
+    frozen_bias = cell != "gru"  # Keras's GRU has two biases, so the model keeps both (see TextRNN)
     assert fast_grads.keys() == reference_grads.keys() and len(fast_grads) == 1 + (3 if frozen_bias else 4) * 4 + 2
     for name, grad in fast_grads.items():
         torch.testing.assert_close(grad, reference_grads[name], rtol=1e-4, atol=1e-6, msg=name)
@@ -221,12 +220,12 @@ def test_fast_path_equals_nn_rnn_in_float64_over_500_steps(fast_path_calls, mask
 
 
 def test_masked_batches_are_cut_to_their_longest_review(fast_path_calls):
-    model = SentimentRNN(num_words=50, embed_dim=4, hidden_size=3, num_layers=2, mask_padding=True)
+    model = TextRNN(num_words=50, embed_dim=4, hidden_size=3, num_layers=2, mask_padding=True)
     ids = torch.zeros(3, 20, dtype=torch.long)
     ids[0, -7:], ids[1, -2:], ids[2, -5:] = 5, 6, 7
     model(ids)
     assert fast_path_calls == [(7, 3, 4)]  # 13 all-padding steps never reach the RNN
-    SentimentRNN(num_words=50, embed_dim=4, hidden_size=3, num_layers=2)(ids)
+    TextRNN(num_words=50, embed_dim=4, hidden_size=3, num_layers=2)(ids)
     assert fast_path_calls[-1] == (20, 3, 4)  # unmasked, the model runs through the padding as the study does
 
 
@@ -250,7 +249,7 @@ def test_fast_path_is_chosen_only_where_it_is_exact():
                                         ("gru", True), ("gru", False)])
 def test_masked_batch_equals_each_review_run_alone(cell, fast):
     torch.manual_seed(0)
-    model = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
+    model = TextRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
                          fast_cpu_path=fast)
     lengths = [9, 4, 1, 7]
     ids = torch.zeros(len(lengths), 12, dtype=torch.long)
@@ -259,7 +258,7 @@ def test_masked_batch_equals_each_review_run_alone(cell, fast):
     batched = model(ids)
     one_by_one = torch.stack([model(ids[row:row + 1, 12 - length:]) for row, length in enumerate(lengths)]).squeeze(1)
     torch.testing.assert_close(batched, one_by_one, rtol=1e-5, atol=1e-6)
-    unmasked = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_cpu_path=False)
+    unmasked = TextRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_cpu_path=False)
     unmasked.load_state_dict(model.state_dict())
     # A review without padding needs no mask: the plain nn.RNN/LSTM/GRU's last output is the reference.
     alone = torch.stack([unmasked(ids[row:row + 1, 12 - length:]) for row, length in enumerate(lengths)]).squeeze(1)
@@ -270,7 +269,7 @@ def test_masked_batch_equals_each_review_run_alone(cell, fast):
 @pytest.mark.parametrize("cell, fast", [("rnn", True), ("rnn", False), ("lstm", True), ("gru", False)])
 def test_masked_padding_after_or_between_the_words_is_skipped_like_front_padding(cell, fast):
     torch.manual_seed(0)
-    model = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
+    model = TextRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
                          fast_cpu_path=fast)
     words = [torch.randint(1, 50, (length,)) for length in (9, 4, 1, 7)]
     in_front = torch.zeros(4, 12, dtype=torch.long)
@@ -281,7 +280,7 @@ def test_masked_padding_after_or_between_the_words_is_skipped_like_front_padding
     scattered[0, :9] = 0
     scattered[0, [0, 2, 3, 5, 6, 8, 9, 10, 11]] = words[0]  # and padding between them
     torch.testing.assert_close(model(scattered), model(in_front), rtol=1e-5, atol=1e-6)
-    unmasked = SentimentRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_cpu_path=fast)
+    unmasked = TextRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_cpu_path=fast)
     unmasked.load_state_dict(model.state_dict())
     assert not torch.allclose(unmasked(scattered), unmasked(in_front))  # where the padding stands matters unmasked
 

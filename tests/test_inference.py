@@ -69,23 +69,23 @@ def test_predict_names_the_empty_review(tiny_run):
         predict(model, ["good", "film", "great", "awful", "..."], batch_size=2)
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         predict(model, ["good film"], batch_size=0)
-    from rnn_lightning.training.module import SentimentClassifier
+    from rnn_lightning.training.module import TextClassifier
 
     with pytest.raises(ValueError, match="the model has no text encoder"):
-        predict(SentimentClassifier(num_words=30), ["good film"])
+        predict(TextClassifier(num_words=30), ["good film"])
 
 
 def test_the_model_saves_and_restores_the_vocabulary_it_was_given(tiny_run):
-    from rnn_lightning.training.module import SentimentClassifier
+    from rnn_lightning.training.module import TextClassifier
 
     encoder = load_model(tiny_run[1].last_checkpoint).encoder
     checkpoint = {}
-    SentimentClassifier(num_words=30, encoder=encoder).on_save_checkpoint(checkpoint)
+    TextClassifier(num_words=30, encoder=encoder).on_save_checkpoint(checkpoint)
     assert checkpoint == {"text_encoder": encoder.to_dict()}
-    restored = SentimentClassifier(num_words=30)
+    restored = TextClassifier(num_words=30)
     restored.on_load_checkpoint(checkpoint)
     assert restored.encoder == encoder
-    SentimentClassifier(num_words=30).on_save_checkpoint(empty := {})
+    TextClassifier(num_words=30).on_save_checkpoint(empty := {})
     assert empty == {}  # no vocabulary given: the DataModule's state carries it
 
 
@@ -139,11 +139,11 @@ def test_cli_prints_the_same_probabilities_as_predict(tiny_run, capsys):
 def test_a_plain_trainer_on_the_datamodule_writes_self_contained_checkpoints(tiny_datamodule, tmp_path):
     import lightning as L
 
-    from rnn_lightning.training.module import SentimentClassifier
+    from rnn_lightning.training.module import TextClassifier
 
     trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", logger=False,
                         enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2),
+    trainer.fit(TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2),
                 datamodule=tiny_datamodule)
     model = load_model(trainer.checkpoint_callback.best_model_path)  # the model was given no vocabulary
     assert model.encoder == tiny_datamodule.encoder
@@ -243,14 +243,14 @@ def test_classify_gives_every_class_and_flags_texts_shorter_than_the_training_re
 def test_the_note_on_short_texts_depends_on_whether_the_model_skips_padding(tiny_archive, tmp_path):
     from rnn_lightning.data.datamodule import IMDBDataModule
     from rnn_lightning.serving.inference import classify
-    from rnn_lightning.training.module import SentimentClassifier
+    from rnn_lightning.training.module import TextClassifier
 
     datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path), num_words=30, maxlen=24)
     datamodule.prepare_data()
     datamodule.setup()
     words = {"p5": 8, "median": 20, "p95": 40}
     for mask, says in ((False, "reads every text as 24 steps"), (True, "The model skips padding")):
-        model = SentimentClassifier(num_words=30, mask_padding=mask, encoder=datamodule.encoder)
+        model = TextClassifier(num_words=30, mask_padding=mask, encoder=datamodule.encoder)
         assert says in classify(model, ["great film"], words)[0]["note"]
 
 

@@ -8,7 +8,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from rnn_lightning.analysis.curves import read_run
-from rnn_lightning.models.network import SentimentRNN
+from rnn_lightning.models.network import TextRNN
 from rnn_lightning.analysis.probe import format_table, gradient_profile
 
 from .conftest import load_script, model_without_recurrence
@@ -44,7 +44,7 @@ def test_plot_explains_a_run_without_epochs(tmp_path, capsys):
 
 def test_probe_gives_finite_norms_at_every_distance_and_leaves_the_model_alone():
     torch.manual_seed(0)
-    model = SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    model = TextRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
     ids, labels = torch.randint(0, 30, (6, 40)), torch.tensor([0.0, 1.0] * 3)
     profile = gradient_profile(model, ids, labels, "rnn")
     assert profile.norms.shape == (40,) and np.isfinite(profile.norms).all() and (profile.norms > 0).all()
@@ -57,7 +57,7 @@ def test_probe_table_for_fresh_rnn_versus_lstm():
     profiles = []
     for cell in ("rnn", "lstm"):
         torch.manual_seed(0)
-        profiles.append(gradient_profile(SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, cell=cell), ids,
+        profiles.append(gradient_profile(TextRNN(num_words=30, embed_dim=8, hidden_size=8, cell=cell), ids,
                                          labels, f"{cell} fresh init"))
     lines = format_table(profiles, distances=(1, 10, 50)).splitlines()
     assert lines[0].split() == ["model", "d=1", "d=10", "d=50", "d=50/d=1"] and len(lines) == 4
@@ -92,7 +92,7 @@ def _reviews_of_lengths(lengths: list[int], steps: int = 10) -> torch.Tensor:
 
 def test_real_word_probe_averages_each_distance_over_the_reviews_with_a_word_there():
     torch.manual_seed(0)
-    model = SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    model = TextRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
     ids, labels = _reviews_of_lengths([3, 5, 8]), torch.tensor([0.0, 1.0, 1.0])
     real = gradient_profile(model, ids, labels, "rnn", real_words_only=True)
     everything = gradient_profile(model, ids, labels, "rnn")
@@ -107,7 +107,7 @@ def test_real_word_probe_averages_each_distance_over_the_reviews_with_a_word_the
 
 def test_a_masked_model_is_probed_on_each_review_alone_and_has_no_gradient_at_padding():
     torch.manual_seed(0)
-    model = SentimentRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
+    model = TextRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
     ids, labels = _reviews_of_lengths([3, 5, 8]), torch.tensor([0.0, 1.0, 1.0])
     batch = gradient_profile(model, ids, labels, "rnn masked", real_words_only=True)
     alone = [gradient_profile(model, ids[row:row + 1], labels[row:row + 1], "one", real_words_only=True)

@@ -15,7 +15,7 @@ from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
 from rnn_lightning.data.corpus import EMPTY_TEXT, UNKNOWN_LABEL, BadRowError
 from rnn_lightning.data.datamodule import IMDBDataModule, SkippedRowsWarning, TextDataModule
 from rnn_lightning.serving.inference import classify, load_model, predict, predict_proba, word_influence
-from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.training.module import TextClassifier
 
 from .conftest import TOPICS, load_script, write_topics_csv
 
@@ -213,9 +213,9 @@ def test_resuming_onto_other_classes_is_refused(topics, tmp_path):
 
 def test_the_model_refuses_class_names_that_do_not_fit_and_single_classes():
     with pytest.raises(ValueError, match="2 label names"):
-        SentimentClassifier(num_classes=3, label_names=["a", "b"])
+        TextClassifier(num_classes=3, label_names=["a", "b"])
     with pytest.raises(ValueError, match="num_classes must be at least 2"):
-        SentimentClassifier(num_classes=1)
+        TextClassifier(num_classes=1)
 
 
 def test_an_imdb_checkpoint_from_before_class_names_still_loads_as_negative_positive(tiny_run, tmp_path):

@@ -19,7 +19,7 @@ from rnn_lightning.training.checkpoints import AtomicCheckpointIO, CheckpointErr
 from rnn_lightning.data.datamodule import IMDBDataModule
 from rnn_lightning.data.download import DownloadError, download, file_digest
 from rnn_lightning.serving.inference import load_model
-from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.training.module import TextClassifier
 from rnn_lightning.data.sources import KNOWN_MD5, OFFLINE_ENV
 from rnn_lightning.training.trainer import fit
 
@@ -230,7 +230,7 @@ def test_sigterm_or_ctrl_c_stops_with_a_fresh_checkpoint(tiny_archive, tmp_path,
 
 def _train(datamodule: IMDBDataModule, logdir: Path, max_epochs: int, ckpt_path: str | None = None):
     L.seed_everything(7, verbose=False)
-    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
     return fit(module, datamodule, logdir=str(logdir), max_epochs=max_epochs, ckpt_path=ckpt_path,
                deterministic=True, **QUIET)
 
@@ -265,7 +265,7 @@ def test_resume_from_the_middle_of_an_epoch_is_bitwise_equal(tiny_datamodule, tm
     midway = steps_per_epoch + 2  # two batches into the second epoch
     straight = read_checkpoint(_train(tiny_datamodule, tmp_path / "straight", 3).last_checkpoint)
     L.seed_everything(7, verbose=False)
-    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
     with pytest.raises(_Crash):
         fit(module, tiny_datamodule, logdir=str(tmp_path / "crashed"), max_epochs=3, deterministic=True,
             callbacks=[_SaveThenCrashAt(midway, tmp_path / "mid.ckpt")], **QUIET)
@@ -296,7 +296,7 @@ def test_a_bad_resume_checkpoint_fails_clearly_never_restarting(tiny_datamodule,
     assert not (tmp_path / "logs").exists()  # nothing was trained or logged
 
 
-class _PoisonedAtStep5(SentimentClassifier):
+class _PoisonedAtStep5(TextClassifier):
     def training_step(self, batch, batch_idx):
         loss = super().training_step(batch, batch_idx)
         return loss * float("nan") if self.global_step == 5 else loss
@@ -359,7 +359,7 @@ def test_a_pickle_payload_is_refused_and_never_runs(tiny_run, tmp_path):
         load_model(path)
     datamodule = IMDBDataModule(source=str(tmp_path / "unused"), data_dir=str(tmp_path))
     with pytest.raises(CheckpointError):
-        fit(SentimentClassifier(), datamodule, logdir=str(tmp_path / "logs"), ckpt_path=str(path), **QUIET)
+        fit(TextClassifier(), datamodule, logdir=str(tmp_path / "logs"), ckpt_path=str(path), **QUIET)
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--ckpt", str(path), "good"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -376,7 +376,7 @@ def test_an_instantiator_entry_is_refused_and_never_runs(tiny_run, tmp_path):
     with pytest.raises(CheckpointError, match="names a callable to build the model"):
         load_model(path)
     with pytest.raises(ValueError, match="allowlist"):  # Lightning's own loader refuses it too
-        SentimentClassifier.load_from_checkpoint(path, weights_only=True)
+        TextClassifier.load_from_checkpoint(path, weights_only=True)
     assert not sentinel.exists()
 
 

@@ -1,7 +1,9 @@
+from collections import Counter
+
 import numpy as np
 import pytest
 
-from rnn_lightning.data.text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, TextEncoder, pad_sequences, rank_words, tokenize
+from rnn_lightning.data.text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, TextEncoder, pad_sequences, rank_counts, tokenize
 
 
 def test_tokenize_lowercases_drops_line_breaks_keeps_apostrophes():
@@ -12,10 +14,11 @@ def test_tokenize_separates_words_joined_by_a_line_break():
     assert tokenize("end.<br />Start") == ["end", "start"]
 
 
-def test_rank_words_by_frequency_with_alphabetical_ties():
+def test_rank_counts_by_frequency_with_alphabetical_ties():
     documents = [["b", "a", "c"], ["c", "b"], ["c", "d"]]
-    assert rank_words(documents) == ["c", "b", "a", "d"]
-    assert rank_words(reversed(documents)) == ["c", "b", "a", "d"]  # file order does not matter
+    assert rank_counts(Counter(word for doc in documents for word in doc)) == ["c", "b", "a", "d"]
+    in_reverse = Counter(word for doc in reversed(documents) for word in reversed(doc))
+    assert rank_counts(in_reverse) == ["c", "b", "a", "d"]  # file order does not matter
 
 
 def test_encode_uses_keras_ids_start_oov_and_num_words():

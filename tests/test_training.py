@@ -6,14 +6,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rnn_lightning.training.checkpoints import CheckpointError
 from rnn_lightning.serving.inference import load_model, predict
-from rnn_lightning.training.module import VAL_ACC, SentimentClassifier
+from rnn_lightning.training.module import VAL_ACC, TextClassifier
 from rnn_lightning.training.trainer import fit
 
 QUIET = {"accelerator": "cpu", "enable_progress_bar": False, "log_every_n_steps": 1}
 
 
-def tiny_module() -> SentimentClassifier:
-    return SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+def tiny_module() -> TextClassifier:
+    return TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
 
 
 def test_fast_dev_run_wires_everything_and_writes_nothing(tiny_datamodule, tmp_path, monkeypatch):
@@ -67,7 +67,7 @@ def test_resume_without_a_checkpoint_fails_instead_of_starting_over(tiny_datamod
 
 
 def test_optimizer_is_keras_rmsprop_over_trainable_parameters_only():
-    module = SentimentClassifier()
+    module = TextClassifier()
     optimizer = module.configure_optimizers()
     group = optimizer.param_groups[0]
     assert isinstance(optimizer, torch.optim.RMSprop)
@@ -104,7 +104,7 @@ def test_mask_padding_trains_on_length_grouped_batches(tiny_archive, tmp_path):
     assert sum(len(labels) for _, labels in batches) == 16
     lengths = [(ids != 0).sum(1) for ids, _ in batches]
     assert lengths[0].max() <= lengths[-1].min()  # validation batches come in length order
-    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
+    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
     result = fit(module, datamodule, logdir=str(tmp_path / "logs"), max_epochs=1, **QUIET)
     assert Path(result.best_checkpoint).is_file()
     assert torch.load(result.best_checkpoint, weights_only=True)["hyper_parameters"]["mask_padding"] is True
@@ -144,7 +144,7 @@ def test_gpu_training_uses_cudnn_and_loads_on_cpu(tiny_datamodule, tmp_path, pre
 
 def test_last_ckpt_holds_the_final_epoch_even_without_improvement(tiny_datamodule, tmp_path):
     # Steps far below float32's resolution of the weights: they never change, so val/acc is flat.
-    module = SentimentClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, lr=1e-30)
+    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, lr=1e-30)
     result = fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=3, **QUIET)
     steps_per_epoch = len(tiny_datamodule.train_dataloader())
     assert Path(result.best_checkpoint).name.startswith("epoch=00-")  # the best never moved...

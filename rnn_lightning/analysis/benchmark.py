@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
 from dataclasses import asdict, dataclass
@@ -10,9 +11,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from rnn_lightning.data.datamodule import TextDataModule
+from rnn_lightning.settings import DataSettings, ModelSettings, OptimizerSettings, data_for_model
 from rnn_lightning.training.callbacks import EPOCH_TIME, EpochTimer
-from rnn_lightning.data.datamodule import IMDBDataModule
-from rnn_lightning.training.module import SentimentClassifier
+from rnn_lightning.training.module import TextClassifier
 
 
 @dataclass
@@ -50,6 +52,14 @@ class BenchConfig:
         flags += ["mask" if self.mask_padding else None, None if self.flush_denormals else "no-flush"]
         return " ".join(flag for flag in flags if flag)
 
+    @property
+    def model(self) -> ModelSettings:
+        return ModelSettings(cell=self.cell, mask_padding=self.mask_padding, fast_path=self.fast_path)
+
+    def data(self, data: DataSettings) -> DataSettings:
+        """``data`` batched as this setting needs (see :func:`~rnn_lightning.settings.data_for_model`)."""
+        return data_for_model(dataclasses.replace(data, batch_size=self.batch_size), self.model)
+
 
 @dataclass
 class BenchResult:
@@ -73,25 +83,24 @@ def _peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB: the process's peak RSS
 
 
-def _module(config: BenchConfig, num_words: int) -> SentimentClassifier:
+def _module(config: BenchConfig, datamodule: TextDataModule) -> TextClassifier:
     torch.manual_seed(0)
-    return SentimentClassifier(num_words=num_words, cell=config.cell, mask_padding=config.mask_padding,
-                               fast_cpu_path=config.fast_path)
+    return TextClassifier(config.model, OptimizerSettings(), datamodule.spec)
 
 
-def _timed_loader(datamodule: IMDBDataModule, steps: int) -> DataLoader:
+def _timed_loader(datamodule: TextDataModule, steps: int) -> DataLoader:
     """The first ``steps`` training batches, the same for both loops (length-grouped when masking)."""
     batches = list(datamodule.train_dataloader().batch_sampler)
     if len(batches) < steps:
         raise ValueError(f"only {len(batches)} training batches, {steps} needed: lower --steps/--warmup")
     indices = [i for batch in batches[:steps] for i in batch]
-    return DataLoader(Subset(datamodule.train_set, indices), batch_size=datamodule.hparams.batch_size)
+    return DataLoader(Subset(datamodule.train_set, indices), batch_size=datamodule.settings.batch_size)
 
 
-def bare_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmup: int) -> BenchResult:
+def bare_loop(config: BenchConfig, datamodule: TextDataModule, steps: int, warmup: int) -> BenchResult:
     """Plain PyTorch: forward, loss, backward, RMSprop step; the first ``warmup`` steps are not timed."""
     device = _device(config)
-    module = _module(config, datamodule.hparams.num_words).to(device)
+    module = _module(config, datamodule).to(device)
     optimizer = module.configure_optimizers()
     metrics = module.train_metrics  # the same training accuracy the Lightning step keeps, as Keras reports it
     autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(config.precision)
@@ -127,23 +136,23 @@ class _StepClock(L.Callback):
             self.end, self.steps = time.perf_counter(), self.steps + 1
 
 
-def lightning_loop(config: BenchConfig, datamodule: IMDBDataModule, steps: int, warmup: int) -> BenchResult:
+def lightning_loop(config: BenchConfig, datamodule: TextDataModule, steps: int, warmup: int) -> BenchResult:
     """The same batches through ``Trainer.fit``, timed from the first timed batch to the last."""
     clock = _StepClock(warmup)
     trainer = _trainer(config, [clock], max_steps=steps + warmup, limit_val_batches=0)
     batches = _timed_loader(datamodule, steps + warmup)
-    trainer.fit(_module(config, datamodule.hparams.num_words), train_dataloaders=batches)
+    trainer.fit(_module(config, datamodule), train_dataloaders=batches)
     return _result(config, "Lightning", clock.end - clock.start, clock.steps, None, _device(config))
 
 
-def lightning_epoch(config: BenchConfig, datamodule: IMDBDataModule) -> BenchResult:
+def lightning_epoch(config: BenchConfig, datamodule: TextDataModule) -> BenchResult:
     """The second of two full epochs, validation included, through ``Trainer.fit``.
 
     The second, as for Keras, whose first epoch includes building its graph: the first here includes the
     allocator warming up.
     """
     trainer = _trainer(config, [EpochTimer()], max_epochs=2, use_distributed_sampler=False)
-    trainer.fit(_module(config, datamodule.hparams.num_words), datamodule=datamodule)
+    trainer.fit(_module(config, datamodule), datamodule=datamodule)
     epoch_s = float(trainer.callback_metrics[EPOCH_TIME])
     steps = trainer.num_training_batches
     return _result(config, "Lightning epoch", epoch_s, steps, epoch_s, _device(config))

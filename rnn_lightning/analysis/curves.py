@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+from lightning.pytorch.core.saving import load_hparams_from_yaml
+from matplotlib.figure import Figure
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-from lightning.pytorch.core.saving import load_hparams_from_yaml  # noqa: E402
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-
-from rnn_lightning.training.callbacks import EPOCH_TIME  # noqa: E402
-from rnn_lightning.training.checkpoints import newest_run  # noqa: E402
-from rnn_lightning.training.module import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS  # noqa: E402
+from rnn_lightning.training.callbacks import EPOCH_TIME
+from rnn_lightning.training.checkpoints import newest_run
+from rnn_lightning.training.module import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
 EPOCH_METRICS = (TRAIN_ACC, VAL_ACC, TRAIN_LOSS, VAL_LOSS, EPOCH_TIME)
 _EVENTS = "events.out.tfevents.*"
@@ -88,7 +85,8 @@ def format_epoch_table(run: RunCurves) -> str:
 
 def _label(run_dir: Path) -> str:
     hparams_file = run_dir / "hparams.yaml"
-    cell = load_hparams_from_yaml(str(hparams_file)).get("cell") if hparams_file.is_file() else None
+    hparams = load_hparams_from_yaml(str(hparams_file)) if hparams_file.is_file() else {}
+    cell = (hparams.get("model") or hparams).get("cell")  # nested since the settings objects, flat before
     return f"{cell} ({run_dir.parent.name}/{run_dir.name})" if cell else run_dir.name
 
 
@@ -102,7 +100,8 @@ def plot_curves(runs: list[RunCurves], out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, train_tag, val_tag in (("accuracy", TRAIN_ACC, VAL_ACC), ("loss", TRAIN_LOSS, VAL_LOSS)):
-        figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
+        figure = Figure(figsize=(7, 4.5), dpi=100)
+        axes = figure.subplots()
         for index, run in enumerate(runs):
             color = f"C{index}"
             axes.plot(*run.series(train_tag), "o", color=color, label=f"{run.label}: training")
@@ -116,6 +115,5 @@ def plot_curves(runs: list[RunCurves], out_dir: str | Path) -> list[Path]:
         figure.tight_layout()
         path = out_dir / f"{name}.png"
         figure.savefig(path)
-        plt.close(figure)
         written.append(path)
     return written

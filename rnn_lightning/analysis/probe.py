@@ -6,16 +6,13 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from rnn_lightning.models.network import SentimentRNN  # noqa: E402
-from rnn_lightning.data.text import PAD_ID  # noqa: E402
+from rnn_lightning.data.text import PAD_ID
+from rnn_lightning.models.network import TextRNN
 
 REPORT_DISTANCES = (1, 10, 50, 100, 200, 400)
 
@@ -44,7 +41,7 @@ class GradientProfile:
         return int(self.reviews[distance - 1]) if distance <= len(self.reviews) else 0
 
 
-def gradient_profile(model: SentimentRNN, ids: torch.Tensor, labels: torch.Tensor, label: str,
+def gradient_profile(model: TextRNN, ids: torch.Tensor, labels: torch.Tensor, label: str,
                      real_words_only: bool = False) -> GradientProfile:
     """Back-propagate the batch's loss to the embedding outputs and average each step's gradient norm.
 
@@ -79,7 +76,7 @@ def gradient_profile(model: SentimentRNN, ids: torch.Tensor, labels: torch.Tenso
         return GradientProfile(label, totals / reviews, reviews)
 
 
-def _step_norms(probe: SentimentRNN, ids: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+def _step_norms(probe: TextRNN, ids: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
     """``(batch, time)``: the norm of the loss's gradient w.r.t. each step's embedded input, run unmasked."""
     inputs = probe.embedding(ids.long()).detach().requires_grad_(True)
     outputs, _ = probe.rnn(inputs)
@@ -110,7 +107,8 @@ def plot_profiles(profiles: list[GradientProfile], path: str | Path,
     """Gradient norm against distance from the last step, log scale, one line per model."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=100)
+    figure = Figure(figsize=(7, 4.5), dpi=100)
+    axes = figure.subplots()
     for profile in profiles:
         distances = np.arange(1, len(profile.norms) + 1)
         positive = profile.norms > 0  # log scale: exact zeros (underflow) and NaN (no review there) left out
@@ -123,5 +121,4 @@ def plot_profiles(profiles: list[GradientProfile], path: str | Path,
     axes.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
     return path

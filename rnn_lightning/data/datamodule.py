@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 
-from rnn_lightning.training.checkpoints import CheckpointError
-from rnn_lightning.data.corpus import DEFAULT_MAX_TEXT_BYTES, CorpusSource, ReadOptions, is_corpus
+from rnn_lightning.data.corpus import CorpusSource, ReadOptions, is_corpus
 from rnn_lightning.data.sampling import LengthGroupedBatchSampler
-from rnn_lightning.data.sources import IMDBSource, default_source, is_url, short_digest
+from rnn_lightning.data.sources import OFFICIAL_URL, IMDBSource, is_url, short_digest
+from rnn_lightning.data.spec import TextSpec
 from rnn_lightning.data.text import (
-    INDEX_FROM,
     PAD_ID,
     START_ID,
     TOKENIZER_VERSION,
@@ -39,30 +38,31 @@ from rnn_lightning.data.text import (
     rank_counts,
     tokenize,
 )
+from rnn_lightning.settings import DataSettings
 
-ENCODER_STATE_KEY = "text_encoder"
-REVIEW_WORDS_STATE_KEY = "review_words"
-LABEL_NAMES_STATE_KEY = "label_names"
 CACHE_FORMAT = 2  # 1: one .npz read whole; 2: a folder of .npy files, memory-mapped
 ENCODE_CHUNK_ROWS = 4096  # rows encoded at a time: memory stays flat however large the collection
 
 
-def open_source(source: str, data_dir: str, *, val_source: str | None = None, test_source: str | None = None,
-                labels: Sequence[str] | None = None, options: ReadOptions | None = None,
-                skip_bad_rows: bool = False) -> IMDBSource | CorpusSource:
+def open_source(settings: DataSettings) -> IMDBSource | CorpusSource:
     """The IMDB archive, URL or ``aclImdb/`` folder, or else the user's own collection (a file or folder).
 
     Raises:
         ValueError: If an option for the user's own data is given with an IMDB source.
         FileNotFoundError: If the user's collection names a split that does not exist.
     """
+    source = settings.source or OFFICIAL_URL
+    options = ReadOptions(None if settings.text_column is None else str(settings.text_column),
+                          None if settings.label_column is None else str(settings.label_column), settings.header,
+                          settings.max_text_bytes)
     if is_url(source) or not is_corpus(source):
-        given = {"val_source": val_source, "test_source": test_source, "labels": labels,
-                 "reading options (columns, header, text size)": options != ReadOptions() if options else None}
+        given = {"val_source": settings.val_source, "test_source": settings.test_source, "labels": settings.labels,
+                 "reading options (columns, header, text size)": options != ReadOptions()}
         if misplaced := [name for name, value in given.items() if value]:
             raise ValueError(f"{', '.join(misplaced)} apply to your own data files, not to the IMDB source {source}")
-        return IMDBSource(source, data_dir)
-    return CorpusSource(source, val_source, test_source, labels, options, skip_bad_rows)
+        return IMDBSource(source, settings.data_dir, settings.offline)
+    return CorpusSource(source, settings.val_source, settings.test_source, settings.labels, options,
+                        settings.skip_bad_rows)
 
 
 class TextDataModule(L.LightningDataModule):
@@ -72,73 +72,27 @@ class TextDataModule(L.LightningDataModule):
     rank the vocabulary on the training split, then to encode every split in chunks into a cache folder of
     ``.npy`` files (written beside, renamed into place when complete). ``setup`` memory-maps that cache, so
     DDP ranks on one machine share its pages rather than each holding a copy, and splits the training rows
-    into train/val with a seeded permutation when the source has no validation split of its own. The
-    vocabulary and the class names travel in every checkpoint through :meth:`state_dict`, so a model
-    trained on this DataModule can classify raw text from its checkpoint alone.
+    into train/val with a seeded permutation when the source has no validation split of its own. What the
+    model needs from the data (vocabulary, class names, text lengths) is :attr:`spec`, once set up: the model is
+    built from it and saves it in every checkpoint.
 
     The DataModule shards its own batches across DDP ranks (train with ``use_distributed_sampler=False``):
     training batches are shuffled per epoch from ``shuffle_seed`` alone, so a resumed run, even one resumed
     halfway through an epoch, sees exactly the batches an uninterrupted run would.
 
     Args:
-        source: IMDB (archive URL, local ``.tar.gz`` or extracted ``aclImdb/`` folder; defaults to
-            ``$IMDB_SOURCE``, else the official URL) or the user's own data: a CSV, TSV, JSON Lines or Parquet
-            file, a folder of ``train``/``dev``/``test`` files, or a folder per label.
-        data_dir: Download, extraction and cache folder.
-        num_words: Vocabulary size, ids included (ids at or above it become out-of-vocabulary).
-        maxlen: Every text is padded or truncated (keeping its end) to this many ids.
-        batch_size: Texts per batch.
-        val_fraction: Share of the training rows held out for validation, when the source has no
-            validation split.
-        split_seed: Seed of the train/val permutation, independent of the training seed.
-        shuffle_seed: Seed of the per-epoch shuffling of training batches.
-        num_workers: DataLoader worker processes (the data is memory-mapped, so 0 is usually fastest).
-        group_by_length: Batch texts of similar length together (for a model that trims and masks padding).
-        val_source: The user's validation file or folder, if ``source`` does not hold one.
-        test_source: The user's test file or folder, if ``source`` does not hold one.
-        labels: Class names in class order (data labels may be the names or their indices).
-        text_column: Column of the text (name or 0-based index); detected when None.
-        label_column: Column of the label (name or 0-based index); detected when None.
-        header: Whether delimited files have a header row; detected when None.
-        skip_bad_rows: Skip (and count, per reason) rows that cannot be used instead of stopping at the first.
-        max_text_bytes: Longest text accepted, in UTF-8 bytes.
+        settings: Every data setting (:class:`~rnn_lightning.settings.DataSettings`); without a source, the
+            official IMDB download.
 
     Raises:
-        ValueError: If a setting is out of range; nothing has been read or written then.
+        ValueError: If an option for the user's own data is given with IMDB; nothing has been read or written.
+        FileNotFoundError: If the user's collection names a split that does not exist.
     """
 
-    def __init__(
-        self,
-        source: str | None = None,
-        data_dir: str = "data",
-        num_words: int = 10_000,
-        maxlen: int = 500,
-        batch_size: int = 128,
-        val_fraction: float = 0.2,
-        split_seed: int = 42,
-        shuffle_seed: int = 42,
-        num_workers: int = 0,
-        group_by_length: bool = False,
-        val_source: str | None = None,
-        test_source: str | None = None,
-        labels: list[str] | None = None,
-        text_column: str | None = None,
-        label_column: str | None = None,
-        header: bool | None = None,
-        skip_bad_rows: bool = False,
-        max_text_bytes: int = DEFAULT_MAX_TEXT_BYTES,
-    ) -> None:  # pragma: no mutate block (save_hyperparameters reads this frame)
+    def __init__(self, settings: DataSettings | None = None) -> None:
         super().__init__()
-        _check_settings(num_words=num_words, maxlen=maxlen, batch_size=batch_size, val_fraction=val_fraction,
-                        num_workers=num_workers, max_text_bytes=max_text_bytes)
-        source = str(source) if source else default_source()
-        data_dir = str(data_dir)
-        labels = list(labels) if labels else None
-        self.save_hyperparameters()
-        options = ReadOptions(None if text_column is None else str(text_column),
-                              None if label_column is None else str(label_column), header, max_text_bytes)
-        self.source = open_source(source, data_dir, val_source=val_source, test_source=test_source, labels=labels,
-                                  options=options, skip_bad_rows=skip_bad_rows)
+        self.settings = settings or DataSettings()
+        self.source = open_source(self.settings)
         self.encoder: TextEncoder | None = None
         self.review_words: dict[str, int] | None = None
         self.skipped_rows: dict[str, int] = {}
@@ -149,8 +103,19 @@ class TextDataModule(L.LightningDataModule):
         self._prepared: EncodedCache | None = None
 
     @property
+    def source_name(self) -> str:
+        return self.settings.source or OFFICIAL_URL
+
+    @property
+    def spec(self) -> TextSpec:
+        """The vocabulary, class names and text lengths a model of this data is built from and saves."""
+        if self.encoder is None:
+            raise RuntimeError("call prepare_data() and setup() first: the vocabulary comes from the data")
+        return TextSpec(self.encoder, self.label_names, self.review_words)
+
+    @property
     def data_dir(self) -> Path:
-        return Path(self.hparams.data_dir)
+        return Path(self.settings.data_dir)
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -170,13 +135,13 @@ class TextDataModule(L.LightningDataModule):
     def _cache_settings(self) -> dict[str, object]:
         settings: dict[str, object] = {
             "source": self.source.identity,
-            "num_words": self.hparams.num_words,
-            "maxlen": self.hparams.maxlen,
+            "num_words": self.settings.num_words,
+            "maxlen": self.settings.maxlen,
             "tokenizer_version": TOKENIZER_VERSION,
             "cache_format": CACHE_FORMAT,
         }
         if isinstance(self.source, CorpusSource):
-            settings["read"] = {key: self.hparams[key] for key in ("labels", "text_column", "label_column",
+            settings["read"] = {key: getattr(self.settings, key) for key in ("labels", "text_column", "label_column",
                                                                     "header", "skip_bad_rows", "max_text_bytes")}
         return settings
 
@@ -197,7 +162,7 @@ class TextDataModule(L.LightningDataModule):
                           f"{_describe_counts(cache.skipped_rows)}", SkippedRowsWarning, stacklevel=2)
 
     def _build_cache(self) -> EncodedCache:
-        source, maxlen = self.source, self.hparams.maxlen
+        source, maxlen = self.source, self.settings.maxlen
         # First pass: check every row, count them, and rank the words of the training split only, so that
         # the test set never shapes the inputs.
         skipped: Counter[str] = Counter()
@@ -210,8 +175,8 @@ class TextDataModule(L.LightningDataModule):
                     word_counts.update(tokenize(text))
                 rows[split] += 1
             if rows[split] == 0:
-                raise ValueError(f"the {split} split of {self.hparams.source} has no usable rows")
-        encoder = TextEncoder.from_ranked(rank_counts(word_counts), self.hparams.num_words, maxlen)
+                raise ValueError(f"the {split} split of {self.source_name} has no usable rows")
+        encoder = TextEncoder.from_ranked(rank_counts(word_counts), self.settings.num_words, maxlen)
         lookup = encoder.word_to_id
         final = self.cache_path()
         staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=self.data_dir))
@@ -227,7 +192,7 @@ class TextDataModule(L.LightningDataModule):
                     y[done:done + len(chunk)] = [label for _, label in chunk]
                     done += len(chunk)
                 if done != count:
-                    raise RuntimeError(f"the {split} split of {self.hparams.source} changed while it was encoded")
+                    raise RuntimeError(f"the {split} split of {self.source_name} changed while it was encoded")
                 x.flush()
                 y.flush()
                 del x, y
@@ -253,17 +218,17 @@ class TextDataModule(L.LightningDataModule):
         if cache is None:
             raise RuntimeError(f"no valid encoded cache at {self.cache_path()}: call prepare_data() first")
         self._cache = cache
-        self.encoder = TextEncoder(cache.words, self.hparams.num_words, self.hparams.maxlen)
+        self.encoder = TextEncoder(cache.words, self.settings.num_words, self.settings.maxlen)
         self.skipped_rows = dict(cache.skipped_rows)
         binary = len(cache.label_names) == 2
         if "val" in cache.rows:
             self.train_set, self.val_set = cache.split("train", binary), cache.split("val", binary)
         else:
             count = cache.rows["train"]
-            permutation = torch.randperm(count, generator=torch.Generator().manual_seed(self.hparams.split_seed))
-            n_val = round(count * self.hparams.val_fraction)
+            permutation = torch.randperm(count, generator=torch.Generator().manual_seed(self.settings.split_seed))
+            n_val = round(count * self.settings.val_fraction)
             if not 0 < n_val < count:
-                raise ValueError(f"val_fraction {self.hparams.val_fraction} of {count} training rows leaves "
+                raise ValueError(f"val_fraction {self.settings.val_fraction} of {count} training rows leaves "
                                  f"{n_val} for validation and {count - n_val} for training: both need some")
             self.val_set = cache.split("train", binary, permutation[:n_val].numpy())
             self.train_set = cache.split("train", binary, permutation[n_val:].numpy())
@@ -274,10 +239,6 @@ class TextDataModule(L.LightningDataModule):
         """Encoded ids and label of one row of a full split (``train``, ``val`` or ``test``), in source order."""
         cache = self._set_up_cache()
         return np.asarray(cache.x[split][index]), int(cache.y[split][index])
-
-    def labels(self, split: str) -> np.ndarray:
-        """Labels of a full split (``train``, ``val`` or ``test``), in source order."""
-        return np.asarray(self._set_up_cache().y[split])
 
     def _set_up_cache(self) -> EncodedCache:
         if self._cache is None:
@@ -292,64 +253,33 @@ class TextDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         if self._cache is not None and self.test_set is None:
-            raise RuntimeError(f"{self.hparams.source} has no test split: give one (a test file, or --test-data)")
+            raise RuntimeError(f"{self.source_name} has no test split: give one (a test file, or --test-data)")
         return self._loader(self.test_set)
 
     def _loader(self, dataset: EncodedSplit | None, shuffle: bool = False) -> DataLoader:
         if dataset is None:
             raise RuntimeError("call setup() first")
-        workers = {"num_workers": self.hparams.num_workers, "persistent_workers": self.hparams.num_workers > 0}
+        workers = {"num_workers": self.settings.num_workers, "persistent_workers": self.settings.num_workers > 0}
         # Stateful for training: Lightning saves how far into the epoch it got, so a run resumed from a
         # mid-epoch checkpoint continues with the very batches it would have seen.
-        loader = _stateful_loader if shuffle else DataLoader
+        loader = StatefulDataLoader if shuffle else DataLoader
         replicas, rank = self._ranks()
-        if self.hparams.group_by_length:
-            sampler = LengthGroupedBatchSampler(dataset.lengths(), self.hparams.batch_size, shuffle,
-                                                seed=self.hparams.shuffle_seed, num_replicas=replicas, rank=rank)
+        if self.settings.group_by_length:
+            sampler = LengthGroupedBatchSampler(dataset.lengths(), self.settings.batch_size, shuffle,
+                                                seed=self.settings.shuffle_seed, num_replicas=replicas, rank=rank)
             return loader(dataset, batch_sampler=sampler, **workers)
         if shuffle:  # order from the seed and the epoch alone (Lightning calls set_epoch), the same on every rank
-            sampler = StatefulDistributedSampler(dataset, replicas, rank, shuffle=True, seed=self.hparams.shuffle_seed)
+            sampler = StatefulDistributedSampler(dataset, replicas, rank, shuffle=True, seed=self.settings.shuffle_seed)
         elif replicas > 1:
             sampler = DistributedSampler(dataset, replicas, rank, shuffle=False)
         else:
             sampler = None
-        return loader(dataset, batch_size=self.hparams.batch_size, sampler=sampler, **workers)
+        return loader(dataset, batch_size=self.settings.batch_size, sampler=sampler, **workers)
 
     def _ranks(self) -> tuple[int, int]:
         """World size and this process's rank, from the Trainer running us (a single process outside one)."""
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-
-    # ----------------------------------------------------------------------------- checkpointed state
-    def state_dict(self) -> dict[str, Any]:
-        """Vocabulary, text settings, class names and training text lengths as plain values, for every checkpoint.
-
-        The lengths let a served model say when a text is far shorter than anything it learnt from.
-        """
-        if self.encoder is None:
-            return {}
-        return {ENCODER_STATE_KEY: self.encoder.to_dict(), REVIEW_WORDS_STATE_KEY: self.review_words,
-                LABEL_NAMES_STATE_KEY: list(self.label_names)}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Refuse to resume a run whose vocabulary or classes differ from this data's (it would mean other things).
-
-        Raises:
-            CheckpointError: If the checkpoint's vocabulary, text settings or class names differ from the data's.
-        """
-        if self.encoder is None:
-            return
-        if ENCODER_STATE_KEY in state_dict and TextEncoder.from_dict(state_dict[ENCODER_STATE_KEY]) != self.encoder:
-            raise CheckpointError("the checkpoint was trained on another vocabulary or text settings than "
-                                  "this data: resume it with the data it was trained on")
-        names = state_dict.get(LABEL_NAMES_STATE_KEY)
-        if names is not None and tuple(names) != self.label_names:
-            raise CheckpointError(f"the checkpoint was trained on the classes {list(names)}, this data has "
-                                  f"{list(self.label_names)}")
-
-
-class IMDBDataModule(TextDataModule):
-    """The study's data: :class:`TextDataModule` under the name its checkpoints have always carried."""
 
 
 class SkippedRowsWarning(UserWarning):
@@ -460,35 +390,5 @@ def word_count_percentiles(words: torch.Tensor) -> dict[str, int]:
     return {"p5": p5, "median": median, "p95": p95}
 
 
-def review_word_percentiles(ids: torch.Tensor) -> dict[str, int]:
-    """5th, 50th and 95th percentile of the words per review the model sees (padding and start id excluded)."""
-    return word_count_percentiles(words_seen(ids))
-
-
 def _describe_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{count:,} {reason}" for reason, count in sorted(counts.items(), key=lambda item: -item[1]))
-
-
-def _stateful_loader(*args: Any, **kwargs: Any) -> StatefulDataLoader:
-    with warnings.catch_warnings():
-        # torchdata 0.11 calls torch.set_vital, which torch 2.13 deprecates: nothing for us to change.
-        warnings.filterwarnings("ignore", message="'set_vital' is deprecated", category=UserWarning)
-        return StatefulDataLoader(*args, **kwargs)
-
-
-def _check_settings(*, num_words: int, maxlen: int, batch_size: int, val_fraction: float, num_workers: int,
-                    max_text_bytes: int) -> None:
-    """Refuse values that cannot work, before anything is read or written."""
-    if num_words <= INDEX_FROM + 1:
-        raise ValueError(f"num_words must be larger than {INDEX_FROM + 1} (ids 0-{INDEX_FROM} are reserved), "
-                         f"got {num_words}")
-    if maxlen < 1:
-        raise ValueError(f"maxlen must be at least 1, got {maxlen}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
-    if num_workers < 0:
-        raise ValueError(f"num_workers must not be negative, got {num_workers}")
-    if max_text_bytes < 1:
-        raise ValueError(f"max_text_bytes must be at least 1, got {max_text_bytes}")

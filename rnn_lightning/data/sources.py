@@ -9,13 +9,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
-
-import numpy as np
 
 from rnn_lightning.data.archive import safe_extract
 from rnn_lightning.data.download import DownloadError, download, file_digest
@@ -23,17 +20,10 @@ from rnn_lightning.data.download import DownloadError, download, file_digest
 OFFICIAL_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 # Published checksums of known downloads; a download of one of these URLs must match before it is used.
 KNOWN_MD5 = {OFFICIAL_URL: "7c2ac02c03563afcf9b574c7e56c153a"}
-SOURCE_ENV = "IMDB_SOURCE"
-OFFLINE_ENV = "IMDB_OFFLINE"
 SPLITS = ("train", "test")
-LABELS = {"neg": 0, "pos": 1}
+LABEL_FOLDERS = {"neg": 0, "pos": 1}  # aclImdb's label folders and the class each holds
 CLASS_NAMES = ("negative", "positive")  # class 0 and class 1, as predictions name them
-LOCAL_HINT = f"pass --data-source or set {SOURCE_ENV} to a local aclImdb_v1.tar.gz or extracted aclImdb/ folder"
-
-
-def default_source() -> str:
-    """The archive to use when none is given: ``$IMDB_SOURCE`` if set, else the official download."""
-    return os.environ.get(SOURCE_ENV) or OFFICIAL_URL
+LOCAL_HINT = "pass --data-source or set IMDB_SOURCE to a local aclImdb_v1.tar.gz or extracted aclImdb/ folder"
 
 
 def is_url(source: str) -> bool:
@@ -46,7 +36,7 @@ def is_labeled_review(path: PurePosixPath) -> bool:
     The unlabelled reviews and the ``.feat`` files are not needed, so they are never written.
     """
     parts = path.parts
-    return len(parts) == 4 and parts[1] in SPLITS and parts[2] in LABELS and parts[3].endswith(".txt")
+    return len(parts) == 4 and parts[1] in SPLITS and parts[2] in LABEL_FOLDERS and parts[3].endswith(".txt")
 
 
 def iter_split(root: Path, split: str) -> Iterator[tuple[str, int]]:
@@ -58,20 +48,14 @@ def iter_split(root: Path, split: str) -> Iterator[tuple[str, int]]:
         FileNotFoundError: If the folder lacks the official ``{split}/{neg,pos}`` layout (before any row).
     """
     files = {}
-    for name in LABELS:
+    for name in LABEL_FOLDERS:
         folder = root / split / name
         files[name] = sorted(folder.glob("*.txt")) if folder.is_dir() else []
         if not files[name]:
             raise FileNotFoundError(f"{root} is not an aclImdb folder: no reviews in {split}/{name}/")
-    for name, label in LABELS.items():
+    for name, label in LABEL_FOLDERS.items():
         for file in files[name]:
             yield file.read_text(encoding="utf-8"), label
-
-
-def read_split(root: Path, split: str) -> tuple[list[str], np.ndarray]:
-    """One whole split of an extracted ``aclImdb/`` folder (see :func:`iter_split`), labels as small ints."""
-    rows = list(iter_split(root, split))
-    return [text for text, _ in rows], np.asarray([label for _, label in rows], dtype=np.int8)
 
 
 def short_digest(value: object) -> str:
@@ -85,14 +69,16 @@ class IMDBSource:
     Args:
         source: Archive URL, local ``.tar.gz`` or extracted ``aclImdb/`` folder.
         data_dir: Where downloads and extractions go.
+        offline: Never download: a URL source must have been downloaded before.
     """
 
     splits = SPLITS
     label_names = CLASS_NAMES
 
-    def __init__(self, source: str, data_dir: str | Path) -> None:
+    def __init__(self, source: str, data_dir: str | Path, offline: bool = False) -> None:
         self.source = str(source)
         self.data_dir = Path(data_dir)
+        self.offline = offline
 
     def rows(self, split: str, skipped: Counter[str] | None = None) -> Iterator[tuple[str, int]]:
         """Stream one split as ``(text, label)`` (0 negative, 1 positive); the official reviews have no bad rows."""
@@ -139,8 +125,9 @@ class IMDBSource:
         md5 = KNOWN_MD5.get(self.source)
         if target.is_file() and (md5 is None or file_digest(target, "md5") == md5):
             return target
-        if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
-            raise FileNotFoundError(f"{OFFLINE_ENV} is set and {target} is not downloaded: {LOCAL_HINT}")
+        if self.offline:
+            raise FileNotFoundError(f"offline (IMDB_OFFLINE or --data.offline) and {target} is not downloaded: "
+                                    f"{LOCAL_HINT}")
         try:
             return download(self.source, target, md5)
         except DownloadError as error:

@@ -43,20 +43,8 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(_LINE_BREAK.sub(" ", text.lower()))
 
 
-def rank_words(documents: Iterable[Sequence[str]]) -> list[str]:
-    """Rank words by descending frequency, ties broken alphabetically so the order never depends on file order.
-
-    Args:
-        documents: Tokenised documents (the training split only, to avoid leaking the test set).
-
-    Returns:
-        All distinct words, most frequent first.
-    """
-    return rank_counts(Counter(word for doc in documents for word in doc))
-
-
 def rank_counts(counts: Counter[str]) -> list[str]:
-    """Words of a frequency count, most frequent first, ties alphabetically (as :func:`rank_words`)."""
+    """Words of a frequency count, most frequent first, ties alphabetically (never in file order)."""
     return sorted(counts, key=lambda word: (-counts[word], word))
 
 

@@ -3,7 +3,7 @@
 The build goes through ``torch.utils.cpp_extension`` (ninja and the system C++ compiler), once per source,
 compiler flags, CPU and torch version, into torch's extensions folder (``$TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``); later processes load the built library in well under a second. Where it cannot
-be built (no compiler, an unsupported platform, ``RNN_LIGHTNING_NO_COMPILE=1``), :func:`recurrence_kernel`
+be built (no compiler, an unsupported platform, or switched off by :func:`allow_compiled`), :func:`recurrence_kernel`
 returns None after a one-line warning, and :mod:`rnn_lightning.models.recurrences` runs the tanh RNN's Python loop
 (and the model torch's own LSTM/GRU) instead.
 """
@@ -25,7 +25,6 @@ import torch
 from filelock import FileLock
 
 SOURCE = Path(__file__).with_name("csrc") / "recurrence.cpp"
-NO_COMPILE_ENV = "RNN_LIGHTNING_NO_COMPILE"
 # -march=native: the library is built on the machine that runs it, and named after that machine's CPU.
 # -fopenmp: at::parallel_for splits the batch across threads only when built with OpenMP, as torch is.
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp")
@@ -71,6 +70,19 @@ def _extensions_root() -> Path:
     return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
 
 
+_allowed = [True]
+
+
+def allow_compiled(allowed: bool) -> None:
+    """Whether this process may build and use the compiled recurrences: a choice for the entry points to make.
+
+    ``rnn-lightning`` switches them off when ``RNN_LIGHTNING_NO_COMPILE`` is set, and the benchmark per setting.
+    """
+    _allowed[0] = allowed
+    recurrence_kernel.cache_clear()
+    _why_unavailable.clear()
+
+
 @functools.cache
 def recurrence_kernel() -> ModuleType | None:
     """The compiled module, built on first call; None (after a one-line warning) where it cannot be had.
@@ -78,8 +90,8 @@ def recurrence_kernel() -> ModuleType | None:
     It holds ``forward_``/``backward`` (tanh RNN), ``lstm_forward_``/``lstm_backward`` and
     ``gru_forward_``/``gru_backward``.
     """
-    if os.environ.get(NO_COMPILE_ENV, "") not in ("", "0"):
-        _unavailable(f"{NO_COMPILE_ENV} is set")
+    if not _allowed[0]:
+        _unavailable("switched off")
         return None
     try:
         from torch.utils.cpp_extension import load

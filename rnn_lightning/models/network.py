@@ -1,4 +1,4 @@
-"""The study's network as a plain ``nn.Module``: Embedding, stacked recurrent layers, one logit."""
+"""The study's network as a plain ``nn.Module``: Embedding, stacked recurrent layers, a classification head."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from rnn_lightning.models.recurrences import fast_stack, supports_fast_path
 from rnn_lightning.data.text import PAD_ID
+from rnn_lightning.models.recurrences import fast_stack, supports_fast_path
+from rnn_lightning.settings import ModelSettings
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class SentimentRNN(nn.Module):
+class TextRNN(nn.Module):
     """Embedding(num_words, embed_dim) -> ``num_layers`` stacked recurrent layers -> Linear(hidden_size, outputs).
 
     Two classes get the study's single logit (a sigmoid head); more get one logit per class (a softmax head).
@@ -20,53 +21,37 @@ class SentimentRNN(nn.Module):
     The last layer's state at the final time step feeds the head, like Keras's last ``SimpleRNN`` without
     ``return_sequences``. The study pads in front, so the final step is always the review's last word.
 
+    ``settings.single_bias`` holds the recurrent bias ``bias_hh`` at zero and frozen, so a layer has Keras's one
+    bias vector (and its parameter count) for ``rnn`` and ``lstm``; Keras's GRU has two biases
+    (``reset_after=True``), so it keeps both. ``settings.mask_padding`` skips the padding as Keras's
+    ``Embedding(mask_zero=True)`` does: padding may stand anywhere in a row (in front, as the study pads, or
+    after the words, as the distance task places it), and batches are trimmed to their longest text.
+    ``settings.fast_path`` runs :func:`fast_stack` on CPU (same function, same parameters, several times faster
+    than torch's modules there): always for ``rnn``, for ``lstm`` and ``gru`` when the compiled recurrence can be
+    had; on GPU cuDNN runs.
+
     Args:
-        num_words: Vocabulary size.
-        embed_dim: Embedding width.
-        hidden_size: Units per recurrent layer.
-        num_layers: Stacked recurrent layers.
-        cell: ``"rnn"`` (tanh, Keras ``SimpleRNN``), ``"lstm"`` or ``"gru"``.
-        single_bias: Hold the recurrent bias ``bias_hh`` at zero and frozen, so a layer has Keras's one
-            bias vector (and its parameter count) for ``rnn`` and ``lstm``. Keras's GRU has two biases
-            (``reset_after=True``), so it keeps both.
-        mask_padding: Skip the padding as Keras's ``Embedding(mask_zero=True)`` does, instead of running
-            the RNN through it (the study does not). Padding may stand anywhere in a row (in front, as
-            the study pads, or after the words, as the distance task places it); batches are trimmed to
-            their longest review too.
-        fast_cpu_path: Use :func:`fast_stack` on CPU (same function, same parameters, several times faster than
-            torch's modules there): always for ``cell="rnn"``, for ``"lstm"`` and ``"gru"`` when the compiled
-            recurrence can be had. False runs ``nn.RNN``/``nn.LSTM``/``nn.GRU``, to compare. On GPU cuDNN runs.
+        settings: The network's settings (:class:`~rnn_lightning.settings.ModelSettings`).
+        num_words: Vocabulary size: the data's, from its :class:`~rnn_lightning.data.spec.TextSpec`.
         num_classes: Classes to tell apart: 2 (one logit, the study's) or more (one logit each).
     """
 
-    def __init__(
-        self,
-        num_words: int = 10_000,
-        embed_dim: int = 32,
-        hidden_size: int = 32,
-        num_layers: int = 4,
-        cell: str = "rnn",
-        single_bias: bool = True,
-        mask_padding: bool = False,
-        fast_cpu_path: bool = True,
-        num_classes: int = 2,
-    ) -> None:
+    def __init__(self, settings: ModelSettings | None = None, num_words: int = 10_000, num_classes: int = 2) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-        for name, value in (("num_words", num_words), ("embed_dim", embed_dim), ("hidden_size", hidden_size),
-                            ("num_layers", num_layers)):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+        settings = settings or ModelSettings()
+        if num_words < 1:
+            raise ValueError(f"num_words must be at least 1, got {num_words}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-        self.cell = cell
-        self.single_bias = single_bias and cell != "gru"
-        self.mask_padding = mask_padding
-        self.fast_cpu_path = fast_cpu_path
-        self.embedding = nn.Embedding(num_words, embed_dim)
-        self.rnn = CELLS[cell](embed_dim, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, 1 if num_classes == 2 else num_classes)
+        self.settings = settings
+        self.cell = settings.cell
+        self.single_bias = settings.single_bias and settings.cell != "gru"
+        self.mask_padding = settings.mask_padding
+        self.fast_cpu_path = settings.fast_path
+        self.embedding = nn.Embedding(num_words, settings.embed_dim)
+        self.rnn = CELLS[settings.cell](settings.embed_dim, settings.hidden_size, num_layers=settings.num_layers,
+                                        batch_first=True)
+        self.head = nn.Linear(settings.hidden_size, 1 if num_classes == 2 else num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -1,12 +1,12 @@
 """An HTTP API for one checkpoint on LitServe: ``POST /predict`` (dynamic batching), ``GET /health``, a page at ``/``.
 
 LitServe runs the model in a worker process and, with ``max_batch_size > 1``, gathers the requests that arrive
-within ``batch_timeout`` seconds into one forward pass. Texts go through :func:`~rnn_lightning.serving.inference.classify`,
-the same text pipeline as :func:`~rnn_lightning.serving.inference.predict`.
+within ``batch_timeout`` seconds into one forward pass. Texts go through
+:func:`~rnn_lightning.serving.inference.classify`, the same text pipeline as
+:func:`~rnn_lightning.serving.inference.predict`.
 """
 
 
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -15,8 +15,9 @@ from fastapi import HTTPException
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, StrictBool, StrictStr
 
-from rnn_lightning.serving.inference import classify, load_model, read_review_words, word_influence
 from rnn_lightning.data.text import tokenize
+from rnn_lightning.serving.inference import classify, load_model, word_influence
+from rnn_lightning.settings import ServeSettings
 
 
 class PredictRequest(BaseModel):
@@ -26,42 +27,22 @@ class PredictRequest(BaseModel):
     explain: StrictBool = False
 
 
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for.
-
-    Attributes:
-        max_texts: Texts per request.
-        max_text_chars: Characters per text.
-        max_body_bytes: Bytes of a request body (larger bodies get 413 before they are read whole).
-        max_explained_texts: Texts per request with ``explain``: one forward pass per word each.
-    """
-
-    max_texts: int = 64
-    max_text_chars: int = 20_000
-    max_body_bytes: int = 1_000_000
-    max_explained_texts: int = 4
-
-
-class SentimentAPI(ls.LitAPI):
+class ClassifierAPI(ls.LitAPI):
     """The model behind ``POST /predict``.
 
     Args:
         checkpoint: A checkpoint that :func:`~rnn_lightning.serving.inference.load_model` accepts.
-        limits: What one request may ask for.
-        max_batch_size: Requests LitServe may gather into one forward pass (1: no batching).
-        batch_timeout: Seconds LitServe waits for more requests to fill a batch.
+        settings: The batching (``max_batch_size``, ``batch_timeout``) and what one request may ask for.
     """
 
-    def __init__(self, checkpoint: str | Path, limits: Limits = Limits(), max_batch_size: int = 32,
-                 batch_timeout: float = 0.005) -> None:
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout, api_path="/predict")
+    def __init__(self, checkpoint: str | Path, settings: ServeSettings | None = None) -> None:
+        self.limits = settings or ServeSettings()
+        super().__init__(max_batch_size=self.limits.max_batch_size, batch_timeout=self.limits.batch_timeout,
+                         api_path="/predict")
         self.checkpoint = str(checkpoint)
-        self.limits = limits
 
     def setup(self, device: str) -> None:
         self.model = load_model(self.checkpoint, map_location=device)
-        self.review_words = read_review_words(self.checkpoint)
 
     def decode_request(self, request: PredictRequest) -> PredictRequest:
         """Refuse what cannot be answered with a 4xx that says why; the server keeps serving."""
@@ -90,7 +71,7 @@ class SentimentAPI(ls.LitAPI):
         batched = isinstance(requests, list)
         requests = requests if batched else [requests]
         texts = [text for request in requests for text in request.texts]
-        results = iter(classify(self.model, texts, self.review_words))
+        results = iter(classify(self.model, texts))
         answers = []
         for request in requests:
             answer = [next(results) for _ in request.texts]
@@ -112,17 +93,17 @@ def page() -> str:
     return resources.files("rnn_lightning.serving.web").joinpath("index.html").read_text(encoding="utf-8")
 
 
-def build_server(checkpoint: str | Path, limits: Limits = Limits(), max_batch_size: int = 32,
-                 batch_timeout: float = 0.005, accelerator: str = "cpu") -> ls.LitServer:
-    """A LitServer for ``checkpoint`` with the API, the health check and the page.
+def build_server(checkpoint: str | Path, settings: ServeSettings | None = None) -> ls.LitServer:
+    """A LitServer for ``checkpoint`` with the API, the health check and the page (``settings``: how it serves).
 
     Raises:
-        CheckpointError: If :func:`~rnn_lightning.serving.inference.load_model` refuses the checkpoint: checked here,
-            before any worker starts.
+        CheckpointError: If :func:`~rnn_lightning.serving.inference.load_model` refuses the checkpoint: checked
+            here, before any worker starts.
     """
     model = load_model(checkpoint)  # refuse a bad checkpoint now, with its reason, not in a worker's log
-    api = SentimentAPI(checkpoint, limits, max_batch_size, batch_timeout)
-    server = ls.LitServer(api, accelerator=accelerator, devices=1, max_payload_size=limits.max_body_bytes)
+    settings = settings or ServeSettings()
+    api = ClassifierAPI(checkpoint, settings)
+    server = ls.LitServer(api, accelerator=settings.accelerator, devices=1, max_payload_size=settings.max_body_bytes)
     markup = page()
     classes = {"classes": list(model.class_names)}
     server.app.add_api_route("/classes", lambda: classes, methods=["GET"], include_in_schema=False)

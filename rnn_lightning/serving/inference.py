@@ -2,44 +2,30 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
-from rnn_lightning.data.datamodule import (
-    ENCODER_STATE_KEY,
-    LABEL_NAMES_STATE_KEY,
-    REVIEW_WORDS_STATE_KEY,
-    IMDBDataModule,
-    TextDataModule,
-)
+from rnn_lightning.data.text import chunked, pad_sequences, tokenize
 from rnn_lightning.models.denormals import denormals_flushed
-from rnn_lightning.training.module import ENCODER_KEY, LABEL_NAMES_KEY, SentimentClassifier
-from rnn_lightning.data.sources import CLASS_NAMES
-from rnn_lightning.data.text import TextEncoder, chunked, pad_sequences, tokenize
+from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
+from rnn_lightning.training.module import TextClassifier, checkpoint_parts
 
-__all__ = ["LABELS", "CheckpointError", "classify", "iter_probabilities", "load_model", "most_likely", "predict",
-           "predict_proba", "read_review_words", "word_influence"]
-
-LABELS = CLASS_NAMES  # IMDB's class 0 and class 1, the names of a two-class model saved without names
-# Where Lightning saves a DataModule's state: under its class name, today's first.
-_DATAMODULE_KEYS = (TextDataModule.__qualname__, IMDBDataModule.__qualname__)
+__all__ = ["CheckpointError", "classify", "iter_probabilities", "load_model", "most_likely", "predict",
+           "predict_proba", "word_influence"]
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> SentimentClassifier:
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> TextClassifier:
     """Load a classifier, its vocabulary and its class names from one ``.ckpt`` file, ready for prediction.
 
     The file is read with ``torch.load(weights_only=True)``, so it can hold tensors and plain Python
-    values only: loading never runs code from the file. The vocabulary and class names are the ones the
-    model saved, or else the ones :class:`~rnn_lightning.data.datamodule.TextDataModule` saved beside them.
+    values only: loading never runs code from the file. Checkpoints of either layout load: today's (settings
+    and a text spec) and the flat one of bc6124b and before.
 
     Args:
-        path: A checkpoint written by ``scripts/fit.py`` (or any Trainer fitting :class:`SentimentClassifier`
-            on :class:`~rnn_lightning.data.datamodule.TextDataModule`).
+        path: A checkpoint written by ``rnn-lightning fit`` (or any Trainer fitting a :class:`TextClassifier`).
         map_location: Device to load the weights onto.
 
     Returns:
@@ -50,36 +36,17 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Se
             checkpoint of some other model.
     """
     checkpoint = read_checkpoint(path, map_location)
-    hparams = dict(checkpoint["hyper_parameters"])
-    expected = set(inspect.signature(SentimentClassifier.__init__).parameters) - {"self", "encoder", "label_names"}
-    if "_instantiator" in hparams:
-        raise CheckpointError(f"{path} names a callable to build the model (_instantiator): refused, no code is run")
-    if not set(hparams) <= expected:
-        raise CheckpointError(f"{path} is a checkpoint of another model (hyperparameters {sorted(hparams)})")
-    data_state = _datamodule_state(checkpoint)
-    # The model's own copy when it was handed one, else the DataModule's saved beside it.
-    encoder_state = checkpoint.get(ENCODER_KEY, data_state.get(ENCODER_STATE_KEY))
-    if encoder_state is None:
-        raise CheckpointError(f"{path} holds no vocabulary: it was not trained on a TextDataModule")
-    names = checkpoint.get(LABEL_NAMES_KEY, data_state.get(LABEL_NAMES_STATE_KEY))
-    if names is None and hparams.get("num_classes", 2) == 2:
-        names = LABELS  # trained before class names were saved: on IMDB
     try:
-        model = SentimentClassifier(**hparams, encoder=TextEncoder.from_dict(encoder_state), label_names=names)
+        model = TextClassifier(*checkpoint_parts(checkpoint))
         model.load_state_dict(checkpoint["state_dict"])
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from error
     except (RuntimeError, ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{path} does not fit this model: {str(error).splitlines()[0]}") from error
     return model.to(map_location).eval()
 
 
-def _datamodule_state(checkpoint: dict[str, object]) -> dict[str, object]:
-    for key in _DATAMODULE_KEYS:
-        if isinstance(checkpoint.get(key), dict):
-            return checkpoint[key]
-    return {}
-
-
-def iter_probabilities(model: SentimentClassifier, texts: Iterable[str], batch_size: int = 256,
+def iter_probabilities(model: TextClassifier, texts: Iterable[str], batch_size: int = 256,
                        ) -> Iterator[list[list[float]]]:
     """The probability of every class for each text, one batch at a time: the one prediction path.
 
@@ -95,11 +62,8 @@ def iter_probabilities(model: SentimentClassifier, texts: Iterable[str], batch_s
         For each text of one batch, in order, its class probabilities in class order (they sum to 1).
 
     Raises:
-        ValueError: If a text has no words (the message gives its position), the model has no vocabulary,
-            or ``batch_size`` is not positive.
+        ValueError: If a text has no words (the message gives its position), or ``batch_size`` is not positive.
     """
-    if model.encoder is None:
-        raise ValueError("the model has no text encoder: load it with load_model() or give it one (encoder=)")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     position = 0
@@ -108,7 +72,7 @@ def iter_probabilities(model: SentimentClassifier, texts: Iterable[str], batch_s
         position += len(batch)
 
 
-def _probabilities(model: SentimentClassifier, ids: np.ndarray) -> torch.Tensor:
+def _probabilities(model: TextClassifier, ids: np.ndarray) -> torch.Tensor:
     """``(texts, classes)`` probabilities for padded ids, in eval mode, with subnormals flushed meanwhile."""
     was_training = model.training
     model.eval()
@@ -119,12 +83,12 @@ def _probabilities(model: SentimentClassifier, ids: np.ndarray) -> torch.Tensor:
         model.train(was_training)
 
 
-def predict_proba(model: SentimentClassifier, texts: Sequence[str], batch_size: int = 256) -> list[list[float]]:
+def predict_proba(model: TextClassifier, texts: Sequence[str], batch_size: int = 256) -> list[list[float]]:
     """The probability of every class (in the order of ``model.class_names``) for each text, in order."""
     return [row for batch in iter_probabilities(model, texts, batch_size) for row in batch]
 
 
-def predict(model: SentimentClassifier, texts: Sequence[str], batch_size: int = 256) -> list[float]:
+def predict(model: TextClassifier, texts: Sequence[str], batch_size: int = 256) -> list[float]:
     """Probability that each review is positive (class 1), in order: the study's two-class question.
 
     Raises:
@@ -132,31 +96,16 @@ def predict(model: SentimentClassifier, texts: Sequence[str], batch_size: int = 
     """
     if not model.binary:
         raise ValueError(f"predict() answers p(class 1) of a two-class model; this one has "
-                         f"{model.hparams.num_classes} classes: use predict_proba() or classify()")
+                         f"{model.num_classes} classes: use predict_proba() or classify()")
     return [row[1] for row in predict_proba(model, texts, batch_size)]
 
 
-def read_review_words(path: str | Path) -> dict[str, int] | None:
-    """Percentiles of words per training review (``p5``, ``median``, ``p95``) saved in a checkpoint, if any.
-
-    Checkpoints written before the DataModule recorded them, or by a model trained on other data, have none.
-
-    Raises:
-        CheckpointError: If the file is not a loadable checkpoint.
-    """
-    words = _datamodule_state(read_checkpoint(path)).get(REVIEW_WORDS_STATE_KEY)
-    return dict(words) if isinstance(words, dict) and {"p5", "median", "p95"} <= words.keys() else None
-
-
-def classify(model: SentimentClassifier, texts: Sequence[str], review_words: dict[str, int] | None = None,
-             batch_size: int = 256) -> list[dict[str, object]]:
+def classify(model: TextClassifier, texts: Sequence[str], batch_size: int = 256) -> list[dict[str, object]]:
     """Label, probability of every class and a length check for each text, through :func:`iter_probabilities`.
 
     Args:
         model: A classifier with its text encoder.
         texts: Raw texts, each with at least one word.
-        review_words: The training reviews' word-count percentiles (:func:`read_review_words`); a text with
-            fewer words than 95% of the training reviews (their 5th percentile) is flagged as ``short``.
         batch_size: Texts per forward pass.
 
     Returns:
@@ -164,7 +113,7 @@ def classify(model: SentimentClassifier, texts: Sequence[str], review_words: dic
         ``short`` (True, False, or None when the training lengths are unknown), with a ``note`` when short.
     """
     results = []
-    names = model.class_names
+    names, review_words = model.class_names, model.text.review_words
     probabilities = (row for batch in iter_probabilities(model, texts, batch_size) for row in batch)
     for text, row in zip(texts, probabilities, strict=True):
         words = len(tokenize(text))
@@ -187,16 +136,16 @@ def most_likely(probabilities: Sequence[float]) -> int:
     return max(range(len(probabilities)), key=probabilities.__getitem__)
 
 
-def _short_text_note(words: int, review_words: dict[str, int], model: SentimentClassifier) -> str:
+def _short_text_note(words: int, review_words: Mapping[str, int], model: TextClassifier) -> str:
     seen = (f"{words} word(s): shorter than 95% of the reviews the model learnt from ({review_words['p5']} to "
             f"{review_words['p95']} words for 90% of them, median {review_words['median']})")
-    if model.hparams.mask_padding:
+    if model.settings.mask_padding:
         return f"{seen}. The model skips padding, but texts this short were rare in training: take the answer with care"
     return (f"{seen}. This model reads every text as {model.encoder.maxlen} steps, this one mostly padding, which it "
             "never learnt from: the answer says little (a model trained with --mask-padding reads short texts better)")
 
 
-def word_influence(model: SentimentClassifier, text: str, batch_size: int = 256) -> list[tuple[str, float]]:
+def word_influence(model: TextClassifier, text: str, batch_size: int = 256) -> list[tuple[str, float]]:
     """How much each word pushed the verdict, by occlusion: p(class) with the text minus p(class) without the word.
 
     The class is "positive" (class 1) for a two-class model, else the class predicted for the whole text. One

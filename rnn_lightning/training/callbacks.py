@@ -1,14 +1,17 @@
-"""Training callbacks: epoch time, gradient norms, a guard against non-finite values, a SIGTERM checkpoint."""
+"""Training callbacks: epoch time, gradient norms, non-finite guard, SIGTERM checkpoint, the run's config."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import grad_norm
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from rnn_lightning.fileio import atomic_write
 
 GRAD_NORM_PREFIX = "grad_norm"
 EPOCH_TIME = "time/epoch_s"
@@ -106,3 +109,25 @@ class SigtermCheckpoint(ModelCheckpoint):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException):
             super().on_exception(trainer, pl_module, exception)
+
+
+class SaveConfig(L.Callback):
+    """Save the run's resolved config as ``config.yaml`` in its log folder, unless one is there (a resumed run).
+
+    Args:
+        text: The config, as YAML.
+    """
+
+    FILE = "config.yaml"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit" or trainer.fast_dev_run or trainer.log_dir is None or not trainer.is_global_zero:
+            return
+        path = Path(trainer.log_dir) / self.FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            with atomic_write(path) as out:
+                out.write(self.text.encode("utf-8"))

@@ -7,12 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-
-from rnn_lightning.fileio import atomic_write  # noqa: E402
+from rnn_lightning.fileio import atomic_write
 
 CONFUSION_FILE = "test_confusion.json"
 
@@ -59,7 +56,8 @@ def plot_confusion(confusion: Confusion, out_dir: str | Path, title: str = "Test
     out_dir.mkdir(parents=True, exist_ok=True)
     classes = len(confusion.label_names)
     shares = [[value / max(1, sum(row)) for value in row] for row in confusion.matrix]
-    figure, axes = plt.subplots(figsize=(2.2 + 1.1 * classes, 1.8 + 1.0 * classes), dpi=100)
+    figure = Figure(figsize=(2.2 + 1.1 * classes, 1.8 + 1.0 * classes), dpi=100)
+    axes = figure.subplots()
     image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
     for true in range(classes):
         for predicted in range(classes):
@@ -74,5 +72,4 @@ def plot_confusion(confusion: Confusion, out_dir: str | Path, title: str = "Test
     figure.tight_layout()
     path = out_dir / "confusion.png"
     figure.savefig(path)
-    plt.close(figure)
     return path

@@ -1,8 +1,9 @@
-"""The ``LightningModule`` around :class:`SentimentRNN`: loss, metrics, optimiser, and the vocabulary it carries."""
+"""The ``LightningModule`` around :class:`TextRNN`: loss, metrics, optimiser, and the data's spec it carries."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -18,75 +19,43 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from rnn_lightning.models.network import SentimentRNN
+from rnn_lightning.data.sources import CLASS_NAMES
+from rnn_lightning.data.spec import TextSpec
 from rnn_lightning.data.text import TextEncoder
+from rnn_lightning.models.network import TextRNN
+from rnn_lightning.settings import ModelSettings, OptimizerSettings
+from rnn_lightning.training.checkpoints import CheckpointError
 
 # One name scheme for metrics, shared by logging, ModelCheckpoint, the plots and the README.
 TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC = (
     "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
-ENCODER_KEY = "text_encoder"
-LABEL_NAMES_KEY = "label_names"
+TEXT_SPEC_KEY = "text_spec"  # where a checkpoint keeps the data's side of the model
 
 
-class SentimentClassifier(L.LightningModule):
+class TextClassifier(L.LightningModule):
     """Text classifier trained as the Keras study: RMSprop on binary cross-entropy, or cross-entropy over classes.
 
     Two classes (the study's sentiment) get a sigmoid head, binary cross-entropy and accuracy; more get a
     softmax head, cross-entropy, accuracy and macro-F1 per stage. The test stage also reports precision,
     recall and F1 per class and keeps the confusion matrix (:attr:`test_confusion`).
 
-    Hyperparameters are primitives only, so checkpoints load with ``torch.load(weights_only=True)``. The
-    vocabulary reaches checkpoints through :class:`~rnn_lightning.data.datamodule.IMDBDataModule`'s state, which
-    Lightning saves in every checkpoint, so a plain ``Trainer().fit(SentimentClassifier(), datamodule=...)``
-    writes self-contained checkpoints. Training itself needs no vocabulary; prediction does: hand it over
-    explicitly (``encoder``, as :func:`~rnn_lightning.serving.inference.load_model` does), and the module saves it in
-    its own checkpoints too.
+    The settings are saved as the checkpoint's hyperparameters (plain values: checkpoints load with
+    ``torch.load(weights_only=True)``), and ``text`` under its own key, so the checkpoint alone can classify
+    raw text (:func:`~rnn_lightning.serving.inference.load_model`). Resuming a checkpoint whose text spec
+    differs from the data's is refused: its ids would mean other words.
 
     Args:
-        num_words: Vocabulary size (must match the data's).
-        embed_dim: Embedding width.
-        hidden_size: Units per recurrent layer.
-        num_layers: Stacked recurrent layers.
-        cell: ``"rnn"``, ``"lstm"`` or ``"gru"``.
-        single_bias: Freeze ``bias_hh`` at zero so rnn/lstm layers match Keras's parameter counts.
-        mask_padding: Skip the padding like Keras's ``mask_zero=True`` (off in the study).
-        fast_cpu_path: Run the tanh RNN through the faster, equivalent CPU implementation.
-        lr: RMSprop learning rate.
-        rho: RMSprop smoothing constant (Keras's ``rho``, PyTorch's ``alpha``).
-        eps: RMSprop epsilon.
-        num_classes: Classes to tell apart (2: the sigmoid head).
-        encoder: The text encoder of the data the model learns from (not a hyperparameter: it is saved
-            in checkpoints as plain values).
-        label_names: Class names in class order, saved in checkpoints like ``encoder``.
-
-    Raises:
-        ValueError: If a setting is out of range, ``encoder`` has another ``num_words`` or ``label_names``
-            another number of classes.
+        model: The network's settings.
+        optimizer: RMSprop's settings.
+        text: The data's vocabulary, class names and text lengths (``datamodule.spec``).
     """
 
-    def __init__(
-        self,
-        num_words: int = 10_000,
-        embed_dim: int = 32,
-        hidden_size: int = 32,
-        num_layers: int = 4,
-        cell: str = "rnn",
-        single_bias: bool = True,
-        mask_padding: bool = False,
-        fast_cpu_path: bool = True,
-        lr: float = 1e-3,
-        rho: float = 0.9,
-        eps: float = 1e-7,
-        num_classes: int = 2,
-        encoder: TextEncoder | None = None,
-        label_names: Sequence[str] | None = None,
-    ) -> None:  # pragma: no mutate block (save_hyperparameters reads this frame)
+    def __init__(self, model: ModelSettings, optimizer: OptimizerSettings, text: TextSpec) -> None:
         super().__init__()
-        _check_settings(num_words=num_words, lr=lr, rho=rho, eps=eps, num_classes=num_classes, encoder=encoder,
-                        label_names=label_names)
-        self.save_hyperparameters(ignore=["encoder", "label_names"])
-        self.model = SentimentRNN(num_words, embed_dim, hidden_size, num_layers, cell, single_bias, mask_padding,
-                                  fast_cpu_path, num_classes)
+        self.save_hyperparameters({"model": dataclasses.asdict(model), "optimizer": dataclasses.asdict(optimizer)})
+        self.settings, self.optimizer_settings, self.text = model, optimizer, text
+        self.model = TextRNN(model, text.num_words, text.num_classes)
+        num_classes = text.num_classes
         self.binary = num_classes == 2
         self.loss = nn.BCEWithLogitsLoss() if self.binary else nn.CrossEntropyLoss()
         self.train_metrics, self.val_metrics, self.test_metrics = (
@@ -97,13 +66,18 @@ class SentimentClassifier(L.LightningModule):
             "f1": MulticlassF1Score(num_classes, average=None)})
         self.test_confusion_matrix = MulticlassConfusionMatrix(num_classes)
         self.test_confusion: list[list[int]] | None = None
-        self.encoder = encoder
-        self.label_names = tuple(label_names) if label_names else None
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self.text.encoder
+
+    @property
+    def num_classes(self) -> int:
+        return self.text.num_classes
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        """The classes' names, or their indices as text for a model saved without names."""
-        return self.label_names or tuple(str(i) for i in range(self.hparams.num_classes))
+        return self.text.label_names
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits for a ``(batch, time)`` tensor of ids: ``(batch,)`` of class 1, or ``(batch, classes)``."""
@@ -151,28 +125,28 @@ class SentimentClassifier(L.LightningModule):
         self.test_confusion = self.test_confusion_matrix.compute().tolist()
         self.test_confusion_matrix.reset()
 
-    def predict_step(self, batch: torch.Tensor | tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        """p(class 1) with the sigmoid head (the study's), the probability of every class with the softmax head."""
-        ids = batch[0] if isinstance(batch, (tuple, list)) else batch
-        logits = self(ids)
-        return torch.sigmoid(logits) if self.binary else torch.softmax(logits, dim=-1)
-
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Keras's RMSprop defaults; only trainable tensors, so a frozen second bias stays exactly zero.
         parameters = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.RMSprop(parameters, lr=self.hparams.lr, alpha=self.hparams.rho, eps=self.hparams.eps)
+        return torch.optim.RMSprop(parameters, lr=self.optimizer_settings.lr,
+                                   alpha=self.optimizer_settings.rho, eps=self.optimizer_settings.eps)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.encoder is not None:
-            checkpoint[ENCODER_KEY] = self.encoder.to_dict()
-        if self.label_names is not None:
-            checkpoint[LABEL_NAMES_KEY] = list(self.label_names)
+        checkpoint[TEXT_SPEC_KEY] = self.text.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if ENCODER_KEY in checkpoint:
-            self.encoder = TextEncoder.from_dict(checkpoint[ENCODER_KEY])
-        if LABEL_NAMES_KEY in checkpoint:
-            self.label_names = tuple(checkpoint[LABEL_NAMES_KEY])
+        """Refuse to resume a run whose vocabulary or classes differ from this data's (its ids mean other words).
+
+        Raises:
+            CheckpointError: If the checkpoint's vocabulary, text settings or class names differ from the data's.
+        """
+        saved = checkpoint_parts(checkpoint)[2]
+        if saved.encoder != self.text.encoder:
+            raise CheckpointError("the checkpoint was trained on another vocabulary or text settings than "
+                                  "this data: resume it with the data it was trained on")
+        if saved.label_names != self.text.label_names:
+            raise CheckpointError(f"the checkpoint was trained on the classes {list(saved.label_names)}, this data "
+                                  f"has {list(self.text.label_names)}")
 
 
 def _stage_metrics(num_classes: int, stage: str) -> MetricCollection:
@@ -182,18 +156,47 @@ def _stage_metrics(num_classes: int, stage: str) -> MetricCollection:
     return MetricCollection(metrics, prefix=f"{stage}/")
 
 
-def _check_settings(*, num_words: int, lr: float, rho: float, eps: float, num_classes: int,
-                    encoder: TextEncoder | None, label_names: Sequence[str] | None) -> None:
-    """Refuse optimiser settings that cannot train, and a vocabulary or class names that do not fit the model."""
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if not 0 <= rho < 1:
-        raise ValueError(f"rho must lie in [0, 1), got {rho}")
-    if not eps >= 0:
-        raise ValueError(f"eps must not be negative, got {eps}")
-    if encoder is not None and encoder.num_words != num_words:
-        raise ValueError(f"the encoder has num_words={encoder.num_words}, the model {num_words}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    if label_names is not None and len(label_names) != num_classes:
-        raise ValueError(f"{len(label_names)} label names {list(label_names)} for {num_classes} classes")
+# Before the settings objects (bc6124b and earlier): flat hyperparameters, the vocabulary and class names under
+# keys of their own or in the DataModule's state (saved under its class name).
+_FLAT_MODEL_KEYS = {"embed_dim", "hidden_size", "num_layers", "cell", "single_bias", "mask_padding"}
+_FLAT_KEYS = _FLAT_MODEL_KEYS | {"num_words", "fast_cpu_path", "lr", "rho", "eps", "num_classes"}
+_DATAMODULE_KEYS = ("TextDataModule", "IMDBDataModule")
+
+
+def checkpoint_parts(checkpoint: Mapping[str, Any]) -> tuple[ModelSettings, OptimizerSettings, TextSpec]:
+    """The settings and text spec a :class:`TextClassifier` checkpoint was made with, in either layout it had.
+
+    Raises:
+        CheckpointError: If the checkpoint is not one of a :class:`TextClassifier`, names code to run, or
+            holds no vocabulary.
+    """
+    hparams = dict(checkpoint.get("hyper_parameters") or {})
+    if "_instantiator" in hparams:
+        raise CheckpointError("it names a callable to build the model (_instantiator): refused, no code is run")
+    nested = set(hparams) == {"model", "optimizer"}
+    if not nested and not set(hparams) <= _FLAT_KEYS:
+        raise CheckpointError(f"it is a checkpoint of another model (hyperparameters {sorted(hparams)})")
+    try:
+        if nested:
+            model, optimizer = ModelSettings(**hparams["model"]), OptimizerSettings(**hparams["optimizer"])
+            return model, optimizer, TextSpec.from_dict(checkpoint[TEXT_SPEC_KEY])
+        model = ModelSettings(**{key: hparams[key] for key in _FLAT_MODEL_KEYS & hparams.keys()},
+                              fast_path=hparams.get("fast_cpu_path", True))
+        optimizer = OptimizerSettings(**{key: hparams[key] for key in ("lr", "rho", "eps") if key in hparams})
+        return model, optimizer, _flat_layout_spec(checkpoint, hparams.get("num_classes", 2))
+    except (KeyError, TypeError, ValueError) as error:
+        if isinstance(error, CheckpointError):
+            raise
+        raise CheckpointError(f"it does not fit this model: {str(error).splitlines()[0]}") from error
+
+
+def _flat_layout_spec(checkpoint: Mapping[str, Any], num_classes: int) -> TextSpec:
+    data_state = next((checkpoint[key] for key in _DATAMODULE_KEYS if isinstance(checkpoint.get(key), dict)), {})
+    encoder = checkpoint.get("text_encoder", data_state.get("text_encoder"))
+    if encoder is None:
+        raise CheckpointError("it holds no vocabulary: it was not trained on a TextDataModule")
+    names = checkpoint.get("label_names", data_state.get("label_names"))
+    if names is None and num_classes == 2:
+        names = CLASS_NAMES  # trained before class names were saved: on IMDB
+    return TextSpec.from_dict({"encoder": encoder, "label_names": names,
+                               "review_words": data_state.get("review_words")})

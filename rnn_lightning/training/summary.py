@@ -10,8 +10,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from rnn_lightning.models.compiled import recurrence_path
+from rnn_lightning.models.network import TextRNN
 from rnn_lightning.models.recurrences import supports_fast_path
-from rnn_lightning.models.network import SentimentRNN
 
 KERAS_SIMPLE_RNN_TOTAL = 328_353  # Embedding 320,000 + 4 x SimpleRNN 2,080 + Dense 33
 
@@ -20,7 +20,7 @@ def _count(parameters: list[nn.Parameter]) -> tuple[int, int]:
     return sum(p.numel() for p in parameters), sum(p.numel() for p in parameters if p.requires_grad)
 
 
-def keras_summary(model: SentimentRNN, maxlen: int | None = None) -> str:
+def keras_summary(model: TextRNN, maxlen: int | None = None) -> str:
     """Describe each layer with its output shape and parameter counts, as Keras's summary does.
 
     Args:
@@ -59,7 +59,7 @@ def keras_summary(model: SentimentRNN, maxlen: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def recurrence_description(model: SentimentRNN, device: torch.device) -> str:
+def recurrence_description(model: TextRNN, device: torch.device) -> str:
     """Which code steps the recurrent layers through time on ``device``, in words."""
     if device.type == "cuda":
         return f"cuDNN ({type(model.rnn).__name__})"

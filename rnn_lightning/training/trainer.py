@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import logging.handlers
 import os
 import re
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +16,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from rnn_lightning.training.callbacks import EpochTimer, FiniteGuard, SigtermCheckpoint
+from rnn_lightning.data.datamodule import TextDataModule
+from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.settings import TrainSettings
+from rnn_lightning.training.callbacks import EpochTimer, FiniteGuard, RecurrentGradNorms, SaveConfig, SigtermCheckpoint
 from rnn_lightning.training.checkpoints import LAST, AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
 from rnn_lightning.training.confusion import Confusion
-from rnn_lightning.data.datamodule import TextDataModule
-from rnn_lightning.training.module import VAL_ACC, SentimentClassifier
+from rnn_lightning.training.module import VAL_ACC, TextClassifier
 from rnn_lightning.training.summary import KerasSummary
 
 _VERSION_DIR = re.compile(r"version_(\d+)$")
@@ -65,61 +65,70 @@ def resolve_resume(ckpt_path: str | None, logdir: str | Path) -> tuple[Path | No
 
 
 def fit(
-    module: SentimentClassifier,
+    module: TextClassifier | Callable[[TextSpec], TextClassifier],
     datamodule: TextDataModule,
+    settings: TrainSettings | None = None,
     *,
-    logdir: str = "lightning_logs",
-    ckpt_path: str | None = None,
-    test: bool = False,
+    config: str | None = None,
     callbacks: list[L.Callback] | None = None,
-    **trainer_kwargs: object,
+    **trainer_overrides: object,
 ) -> FitResult:
     """Train ``module`` on ``datamodule`` with TensorBoard curves and checkpoints, then optionally test.
 
     Args:
-        module: The model to train.
+        module: The model to train, built from ``datamodule.spec``; or what builds it from the spec, called once
+            the Trainer has accepted ``settings`` and the data is prepared (so that a refused setting costs
+            nothing, and the vocabulary reaches the model without the caller preparing the data).
         datamodule: The data.
-        logdir: TensorBoard and checkpoint root; each run writes ``logdir/version_N/``.
-        ckpt_path: Checkpoint to resume from, or ``"last"`` for the newest ``last.ckpt`` under ``logdir``.
-        test: Evaluate the best checkpoint on the test split after fitting.
+        settings: Hardware, length of training and outputs (:class:`~rnn_lightning.settings.TrainSettings`):
+            each run writes ``settings.logdir/version_N/``; ``ckpt_path`` resumes (``"last"``: the newest
+            ``last.ckpt`` under ``logdir``); ``test`` evaluates the best checkpoint on the test split after fitting.
+        config: The run's resolved config (YAML), saved as the run's ``config.yaml``: ``rnn-lightning fit
+            --config`` on it repeats the run. A resumed run keeps the config.yaml it started with.
         callbacks: Extra callbacks.
-        **trainer_kwargs: Passed to :class:`lightning.Trainer` (accelerator, devices, max_epochs, ...).
+        **trainer_overrides: Further :class:`lightning.Trainer` arguments (``enable_progress_bar``...).
 
     Returns:
         Where the logs and checkpoints went and the best validation accuracy.
 
     Raises:
-        RunConfigError: If the Trainer refuses a setting, the model and data disagree on ``num_words`` or the
-            classes, or ``test`` is asked of data without a test split: before anything is written or trained.
+        RunConfigError: If the Trainer refuses a setting, the model was built for other data, or ``test`` is
+            asked of data without a test split: before anything is written or trained.
         CheckpointError: If ``ckpt_path`` is not a loadable checkpoint (or was trained on other words).
     """
-    if module.hparams.num_words != datamodule.hparams.num_words:
-        raise RunConfigError(f"the data has num_words={datamodule.hparams.num_words}, "
-                             f"the model {module.hparams.num_words}")
-    classes = len(datamodule.label_names)
-    if module.hparams.num_classes != classes:
-        raise RunConfigError(f"the data has {classes} classes {list(datamodule.label_names)}, "
-                             f"the model {module.hparams.num_classes}")
-    if test and not datamodule.has_split("test"):
-        raise RunConfigError(f"{datamodule.hparams.source} has no test split to test on: give one (--test-data)")
+    settings = settings or TrainSettings()
+    if settings.test and not datamodule.has_split("test"):
+        raise RunConfigError(f"{datamodule.source_name} has no test split to test on: give one (--test-data)")
+    logdir = settings.logdir
+    extra = [RecurrentGradNorms(settings.log_grad_norms)] if settings.log_grad_norms else []
+    if config is not None:
+        extra.append(SaveConfig(config))
     best = ModelCheckpoint(monitor=VAL_ACC, mode="max", filename="epoch={epoch:02d}-val_acc={val/acc:.4f}",
                            auto_insert_metric_name=False)
     # A second callback for last.ckpt: ModelCheckpoint(save_last=True) rewrites it only in epochs that improve
     # the monitored metric (Lightning 2.6), so resuming "last" would go back to the best epoch.
     latest = SigtermCheckpoint(filename=Path(LAST).stem, enable_version_counter=False)
-    summary = KerasSummary(maxlen=datamodule.hparams.maxlen)
-    resume_from, version = resolve_resume(ckpt_path, logdir)
+    summary = KerasSummary(maxlen=datamodule.settings.maxlen)
+    resume_from, version = resolve_resume(settings.ckpt_path, logdir)
     logger = TensorBoardLogger(save_dir=logdir, name="", version=version, default_hp_metric=False)
     trainer = _trainer(
         logger=logger,
-        callbacks=[best, latest, summary, EpochTimer(), FiniteGuard(), *(callbacks or [])],
+        callbacks=[best, latest, summary, EpochTimer(), FiniteGuard(), *extra, *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,  # KerasSummary prints the study's table instead
         use_distributed_sampler=False,  # the DataModule shards its own batches across ranks
-        **trainer_kwargs,
+        accelerator=settings.accelerator, devices=settings.devices, strategy=settings.strategy,
+        num_nodes=settings.num_nodes, precision=settings.precision, max_epochs=settings.max_epochs,
+        deterministic=settings.deterministic or None, limit_train_batches=settings.limit_train_batches,
+        limit_val_batches=settings.limit_val_batches, fast_dev_run=settings.fast_dev_run,
+        **trainer_overrides,
     )
-    with _known_deprecations_silenced():
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    if not isinstance(module, TextClassifier):
+        datamodule.prepare_data()  # under a file lock: every process may call it
+        datamodule.setup("fit")
+        module = module(datamodule.spec)
+    _check_same_data(module, datamodule)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
 
     result = FitResult(
         log_dir=str(logger.log_dir),
@@ -127,10 +136,8 @@ def fit(
         best_val_acc=float(best.best_model_score) if best.best_model_score is not None else None,
         last_checkpoint=latest.best_model_path or None,  # with no monitor, its "best" is the latest
     )
-    if test:
-        with _known_deprecations_silenced():
-            metrics = trainer.test(module, datamodule=datamodule, ckpt_path=result.best_checkpoint,
-                                   weights_only=True)
+    if settings.test:
+        metrics = trainer.test(module, datamodule=datamodule, ckpt_path=result.best_checkpoint, weights_only=True)
         result.test_metrics = {key: float(value) for key, value in metrics[0].items()} if metrics else {}
         if module.test_confusion is not None and trainer.is_global_zero:
             result.confusion = Confusion.of(datamodule.label_names, module.test_confusion)
@@ -138,12 +145,14 @@ def fit(
     return result
 
 
-@contextlib.contextmanager
-def _known_deprecations_silenced() -> Iterator[None]:
-    with warnings.catch_warnings():
-        # Lightning 2.6's loops call a torch pytree API that torch 2.13 deprecates: nothing for us to change.
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
-        yield
+def _check_same_data(module: TextClassifier, datamodule: TextDataModule) -> None:
+    """Refuse a model built for other data than ``datamodule``'s (when that data is set up already)."""
+    if datamodule.encoder is None or module.text.encoder == datamodule.encoder and \
+            module.class_names == datamodule.label_names:
+        return
+    raise RunConfigError(f"the model was built for other data (a vocabulary of {module.encoder.num_words} ids, "
+                         f"classes {list(module.class_names)}) than this (a vocabulary of "
+                         f"{datamodule.encoder.num_words} ids, classes {list(datamodule.label_names)})")
 
 
 def _trainer(**trainer_kwargs: object) -> L.Trainer:

@@ -1,0 +1,133 @@
+"""Classify raw texts with one checkpoint: the label, and the probability of every class."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from jsonargparse import ArgumentParser
+
+from rnn_lightning.cli.parsing import Invocation, new_parser
+
+
+def parser() -> ArgumentParser:
+    parser = new_parser(__doc__)
+    parser.add_argument("reviews", nargs="*", help="texts to classify (else --file, else standard input)")
+    parser.add_argument("--ckpt", type=str | None, default=None,
+                        help="checkpoint file (default: the best checkpoint of the newest run under --logdir)")
+    parser.add_argument("--logdir", default="lightning_logs", help="where to look for the default checkpoint")
+    parser.add_argument("--file", type=str | None, default=None,
+                        help="read one text per line from this file (UTF-8), streamed")
+    parser.add_argument("--json", type=bool, default=False,
+                        help="print one JSON object per text: label, probabilities, text")
+    parser.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu", "auto"), help="where the model runs")
+    parser.add_argument("--batch_size", type=int, default=256, help="texts per forward pass")
+    return parser
+
+
+def run(invocation: Invocation) -> int:
+    from rnn_lightning.cli.process import prepare_torch
+
+    prepare_torch()  # before torch starts its worker threads, so that they flush subnormals too
+    from tqdm.auto import tqdm
+
+    from rnn_lightning.data.text import chunked
+    from rnn_lightning.serving.inference import CheckpointError, load_model, predict_proba
+    from rnn_lightning.training.checkpoints import find_best_checkpoint
+
+    args = invocation.config
+    file = Path(args.file) if args.file else None
+    try:
+        if args.batch_size < 1:
+            raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
+        if file is not None and not file.is_file():
+            raise FileNotFoundError(f"--file {file}: no such file")
+        device = _device(args.accelerator)
+        ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
+        model = load_model(ckpt, map_location=device)
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        return invocation.fail(error)
+    names = model.class_names
+    header = None if args.json else ("label".ljust(_label_width(names))
+                                     + "".join(f"{f'p({name})':>{_column_width(name)}}" for name in names) + "  review")
+    seen = failed = 0
+    # Chunk by chunk, so that memory stays flat however long the file; progress on stderr, and only on a terminal.
+    with tqdm(unit="review", file=sys.stderr, disable=None, leave=False) as progress:
+        for chunk in chunked(iter_reviews(args.reviews, file), args.batch_size):
+            good = [text for _, text, error in chunk if error is None]
+            rows = iter(predict_proba(model, good, args.batch_size))
+            for where, text, error in chunk:
+                seen += 1
+                if error is not None:
+                    failed += 1
+                    print(f"{invocation.prog}: error: {where}: {error}", file=sys.stderr)
+                else:
+                    if header is not None:  # printed before the first verdict: nothing on stdout without one
+                        print(header)
+                        header = None
+                    _print_verdict(text, next(rows), names, args.json)
+            progress.update(len(chunk))
+    if seen == 0:
+        return invocation.fail("no reviews given (arguments, --file or standard input)")
+    return 2 if failed else 0
+
+
+def iter_reviews(reviews: list[str], file: Path | None) -> Iterator[tuple[str, str | None, str | None]]:
+    """Yield ``(where, text, error)`` per review, reading a file line by line (never whole).
+
+    A bad line is reported, never allowed to lose the others.
+    """
+    from rnn_lightning.data.text import tokenize
+
+    if reviews:
+        lines: Iterable[tuple[str, bytes]] = ((f"argument {i}", text.encode("utf-8", "surrogateescape"))
+                                              for i, text in enumerate(reviews, 1))
+    else:
+        lines = ((f"line {i}", line) for i, line in enumerate(_lines(file), 1))
+    for where, line in lines:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            yield where, None, "not valid UTF-8"
+            continue
+        yield where, text, None if tokenize(text) else "empty review: no words to classify"
+
+
+def _lines(path: Path | None) -> Iterator[bytes]:
+    """Lines of a file or of standard input, without their line ends, read as they come."""
+    with path.open("rb") if path else contextlib.nullcontext(sys.stdin.buffer) as handle:
+        for line in handle:
+            yield line.rstrip(b"\r\n")
+
+
+def _device(accelerator: str):  # noqa: ANN202 - a torch.device; torch is imported lazily
+    import torch
+
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise ValueError("--accelerator gpu: no CUDA device is visible")
+    use_cuda = accelerator == "gpu" or (accelerator == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if use_cuda else "cpu")
+
+
+def _print_verdict(text: str, probabilities: list[float], names: tuple[str, ...], as_json: bool) -> None:
+    from rnn_lightning.serving.inference import most_likely
+
+    label = names[most_likely(probabilities)]
+    if as_json:
+        print(json.dumps({"label": label, "probabilities": {name: round(p, 6) for name, p in
+                                                            zip(names, probabilities, strict=True)}, "text": text}))
+        return
+    start = " ".join(text.split())
+    columns = "".join(f"{p:>{_column_width(name)}.3f}" for name, p in zip(names, probabilities, strict=True))
+    print(f"{label.ljust(_label_width(names))}{columns}  {start[:60] + ('...' if len(start) > 60 else '')}")
+
+
+def _label_width(names: tuple[str, ...]) -> int:
+    return max(len("label"), *(len(name) for name in names)) + 1
+
+
+def _column_width(name: str) -> int:
+    return max(len(f"p({name})"), 5) + 1

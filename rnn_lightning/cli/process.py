@@ -1,0 +1,42 @@
+"""The process-wide switches an entry point owns, set in one place (the library sets none of them)."""
+
+from __future__ import annotations
+
+import warnings
+
+# Deprecations raised inside our dependencies, about their own calls: nothing for a user to change.
+KNOWN_WARNINGS = (
+    (r".*does not have many workers.*", Warning),  # the data is memory-mapped: workers only add start-up time
+    (r".*isinstance\(treespec, LeafSpec\).*", FutureWarning),  # Lightning 2.6 on torch 2.13
+    (r"'set_vital' is deprecated", UserWarning),  # torchdata 0.11 on torch 2.13
+)
+
+
+def quiet_known_warnings() -> None:
+    """Hide the warnings in :data:`KNOWN_WARNINGS` for the rest of the process."""
+    for message, category in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+
+
+def prepare_torch(compiled: bool | None = None) -> None:
+    """Flush subnormal floats on every thread torch starts from now on, and choose the recurrences.
+
+    Call it before torch starts its worker threads, so that they inherit the flushing (see
+    :mod:`rnn_lightning.models.denormals`).
+
+    Args:
+        compiled: Whether the compiled recurrences may be used; None: unless ``$RNN_LIGHTNING_NO_COMPILE``.
+    """
+    from rnn_lightning import environment
+    from rnn_lightning.models.compiled import allow_compiled
+    from rnn_lightning.models.denormals import flush_denormals
+
+    flush_denormals()
+    allow_compiled(environment.compiled_recurrences_allowed() if compiled is None else compiled)
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up notes ("GPU available...") for warnings only: the experiments run dozens of fits."""
+    import logging
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
