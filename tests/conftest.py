@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import dataclasses
 import io
 import random
-import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -14,8 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_lightning.data.datamodule import IMDBDataModule
+from rnn_lightning.cli.main import main
+from rnn_lightning.data.datamodule import TextDataModule
+from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.data.text import TextEncoder
 from rnn_lightning.models.network import TextRNN
+from rnn_lightning.settings import DataSettings, ModelSettings, OptimizerSettings, TrainSettings
 from rnn_lightning.training.module import TextClassifier
 from rnn_lightning.training.trainer import FitResult, fit
 
@@ -67,10 +70,10 @@ def tiny_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def tiny_datamodule(tiny_archive: Path, tmp_path: Path) -> IMDBDataModule:
+def tiny_datamodule(tiny_archive: Path, tmp_path: Path) -> TextDataModule:
     """A prepared and set-up DataModule on the tiny archive, with small text settings for speed."""
-    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24,
-                                batch_size=16)
+    datamodule = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24,
+                                 batch_size=16)
     datamodule.prepare_data()
     datamodule.setup("fit")
     return datamodule
@@ -80,15 +83,15 @@ def tiny_datamodule(tiny_archive: Path, tmp_path: Path) -> IMDBDataModule:
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> tuple[TextClassifier, FitResult]:
     """A tiny model trained for two epochs on the tiny archive, and where its run went."""
     tmp = tmp_path_factory.mktemp("tiny_run")
-    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp / "data"), num_words=30, maxlen=24,
-                                batch_size=16)
+    datamodule = make_datamodule(source=str(tiny_archive), data_dir=str(tmp / "data"), num_words=30, maxlen=24,
+                                 batch_size=16)
     datamodule.prepare_data()
     datamodule.setup("fit")
     torch.manual_seed(0)
-    # The vocabulary handed over explicitly, as for a model that is to predict right after training.
-    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, encoder=datamodule.encoder)
-    result = fit(module, datamodule, logdir=str(tmp / "logs"), max_epochs=2, accelerator="cpu",
-                 enable_progress_bar=False)
+    module = TextClassifier(ModelSettings(embed_dim=8, hidden_size=8, num_layers=2), OptimizerSettings(),
+                            datamodule.spec)
+    result = run_fit(module, datamodule, logdir=str(tmp / "logs"), max_epochs=2, accelerator="cpu",
+                     enable_progress_bar=False)
     return module, result
 
 
@@ -132,10 +135,9 @@ def topics_run(tmp_path_factory) -> tuple[Path, Path, str]:
             "--num-words", "40", "--maxlen", "16", "--batch-size", "16", "--max-epochs", "6", "--cell", "gru",
             "--accelerator", "cpu", "--test", "--seed", "0"]
     torch.manual_seed(0)
-    fit = load_script("fit")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        assert fit.main(args) == 0
+        assert main(["fit", *args]) == 0
     run = next((tmp / "logs").glob("version_*"))
     best = next(line.split(": ", 1)[1] for line in out.getvalue().splitlines() if line.startswith("best checkpoint"))
     return run, Path(best), out.getvalue()
@@ -148,13 +150,35 @@ def _restore_denormal_flushing():
     torch.set_flush_denormal(False)
 
 
-def load_script(name: str):
-    """Import ``scripts/<name>.py`` as a module, to call its ``main`` in-process."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # as an import would: dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def make_datamodule(**settings: object) -> TextDataModule:
+    """A DataModule of these data settings (:class:`DataSettings` fields)."""
+    return TextDataModule(DataSettings(**settings))
+
+
+def make_spec(num_words: int = 10_000, num_classes: int = 2, maxlen: int = 500) -> TextSpec:
+    """A text spec without words (every word is out of vocabulary), for models whose vocabulary does not matter."""
+    names = ("negative", "positive") if num_classes == 2 else tuple(f"class{i}" for i in range(num_classes))
+    return TextSpec(TextEncoder((), num_words, maxlen), names)
+
+
+def make_network(num_words: int = 10_000, num_classes: int = 2, **model: object) -> TextRNN:
+    """A network of these model settings (:class:`ModelSettings` fields)."""
+    return TextRNN(ModelSettings(**model), num_words, num_classes)
+
+
+def make_classifier(num_words: int = 10_000, *, spec: TextSpec | None = None,
+                    optimizer: OptimizerSettings | None = None, **model: object) -> TextClassifier:
+    """A classifier of these model settings, for ``spec`` (default: :func:`make_spec` of ``num_words``)."""
+    return TextClassifier(ModelSettings(**model), optimizer or OptimizerSettings(), spec or make_spec(num_words))
+
+
+_TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainSettings)}
+
+
+def run_fit(module, datamodule: TextDataModule, **settings: object) -> FitResult:
+    """:func:`fit` with :class:`TrainSettings` fields and further Trainer arguments mixed in one call."""
+    train = TrainSettings(**{key: value for key, value in settings.items() if key in _TRAIN_FIELDS})
+    return fit(module, datamodule, train, **{key: value for key, value in settings.items() if key not in _TRAIN_FIELDS})
 
 
 def model_without_recurrence(num_words: int) -> TextRNN:
@@ -163,7 +187,7 @@ def model_without_recurrence(num_words: int) -> TextRNN:
     Each state sees only its own step, so the loss depends on the last step's input alone.
     """
     torch.manual_seed(0)
-    model = TextRNN(num_words=num_words, embed_dim=4, hidden_size=4, num_layers=2)
+    model = make_network(num_words, embed_dim=4, hidden_size=4, num_layers=2)
     with torch.no_grad():
         for layer in range(model.rnn.num_layers):
             getattr(model.rnn, f"weight_hh_l{layer}").zero_()
@@ -187,3 +211,8 @@ def run_in_fresh_thread(function, *args: object) -> object:
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
+
+
+def run_command(name: str, args: list[str]) -> int:
+    """``rnn-lightning <name> <args>`` in-process, with the old script's name in its messages."""
+    return main([name, *args], prog=f"{name}.py")

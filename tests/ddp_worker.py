@@ -9,7 +9,7 @@ from pathlib import Path
 
 import lightning as L
 
-from rnn_lightning.data.datamodule import IMDBDataModule
+from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.training.module import TextClassifier
 from rnn_lightning.training.trainer import fit
 
@@ -27,7 +27,7 @@ class RecordValidation(L.Callback):
 if __name__ == "__main__":
     archive, out, mask = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "mask"
     L.seed_everything(0, verbose=False)
-    datamodule = IMDBDataModule(source=archive, data_dir=str(out / "data"), num_words=30, maxlen=24, batch_size=4,
+    datamodule = TextDataModule(source=archive, data_dir=str(out / "data"), num_words=30, maxlen=24, batch_size=4,
                                 group_by_length=mask)
     module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=mask)
     fit(module, datamodule, logdir=str(out / "logs"), accelerator="cpu", devices=2, strategy="ddp", max_epochs=1,

@@ -1,15 +1,17 @@
 import pytest
 
-from .conftest import load_script
+from rnn_lightning.cli.bench import parse_setting
+
+from .conftest import run_command
 
 
 @pytest.mark.slow
 def test_bench_measures_each_setting_in_both_loops_and_a_full_epoch(tiny_archive, tmp_path, capsys):
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path), "--num-words", "30", "--maxlen", "24",
             "--steps", "2", "--warmup", "1", "--repeat", "2",
-            "--config", "fast=1,batch=8", "--config", "fast=0,flush=0,batch=8", "--config", "compiled=0,batch=8",
+            "--setting", "fast=1,batch=8", "--setting", "fast=0,flush=0,batch=8", "--setting", "compiled=0,batch=8",
             "--loops", "bare", "lightning", "epoch"]
-    assert load_script("bench").main(args) == 0
+    assert run_command("bench", args) == 0
     out = capsys.readouterr().out.splitlines()
     rows = [line.split("|")[1:-1] for line in out if line.startswith("| rnn")]
     loops = ("bare PyTorch", "Lightning", "Lightning epoch")
@@ -24,7 +26,5 @@ def test_bench_measures_each_setting_in_both_loops_and_a_full_epoch(tiny_archive
 
 
 def test_bench_rejects_an_unknown_setting(tiny_archive, tmp_path):
-    import argparse
-
-    with pytest.raises(argparse.ArgumentTypeError, match="unknown setting 'speed'"):
-        load_script("bench").parse_config("speed=11", "cpu")
+    with pytest.raises(ValueError, match="unknown setting 'speed'"):
+        parse_setting("speed=11", "cpu")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from .conftest import load_script
+from .conftest import run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 FIT_FLAGS = ["--accelerator", "--devices", "--strategy", "--num-nodes", "--precision", "--max-epochs", "--batch-size",
@@ -79,7 +79,7 @@ def test_fit_refuses_bad_values_in_one_line_before_touching_anything(tiny_archiv
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"),
             "--logdir", str(tmp_path / "logs"), *flags]
     with contextlib.suppress(SystemExit):  # argparse's own errors exit; ours return the status
-        assert load_script("fit").main(args) == 2
+        assert run_command("fit", args) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and err.startswith("fit.py: error: ") and message in err, err
     assert list(tmp_path.iterdir()) == []  # nothing downloaded, extracted, logged or saved
@@ -87,7 +87,7 @@ def test_fit_refuses_bad_values_in_one_line_before_touching_anything(tiny_archiv
 
 def test_argparse_errors_exit_2_in_one_line(capsys):
     with pytest.raises(SystemExit) as stopped:
-        load_script("fit").main(["--cell", "transformer"])
+        run_command("fit", ["--cell", "transformer"])
     assert stopped.value.code == 2
     [line] = capsys.readouterr().err.splitlines()  # no usage block: one line
     assert line.startswith("fit.py: error: argument --cell: invalid choice: 'transformer'")
@@ -100,7 +100,7 @@ def test_argparse_errors_exit_2_in_one_line(capsys):
 def test_predict_refuses_bad_values_in_one_line(tiny_run, capsys, flags, message):
     if "gpu" in flags and torch.cuda.is_available():
         pytest.skip("a CUDA device is visible")
-    assert load_script("predict").main(["--ckpt", tiny_run[1].last_checkpoint, *flags, "good film"]) == 2
+    assert run_command("predict", ["--ckpt", tiny_run[1].last_checkpoint, *flags, "good film"]) == 2
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [f"predict.py: error: {message}"] and captured.out == ""
 
@@ -115,7 +115,7 @@ def test_fit_honours_no_fast_path(tiny_archive, tmp_path, monkeypatch, flags, fa
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
             str(tmp_path / "logs"), "--num-words", "30", "--maxlen", "24", "--fast-dev-run", "--accelerator", "cpu",
             *flags]
-    assert load_script("fit").main(args) == 0
+    assert run_command("fit", args) == 0
     assert bool(calls) is fast_path_runs
 
 
@@ -124,15 +124,18 @@ def test_fit_hands_mask_padding_to_the_model_and_the_batches(tiny_archive, tmp_p
 
     seen = {}
 
-    def spy(module, datamodule, **kwargs):
-        seen.update(mask=module.model.mask_padding, grouped=datamodule.hparams.group_by_length,
-                    seed=datamodule.hparams.shuffle_seed)
-        return real_fit(module, datamodule, **kwargs)
+    def spy(build, datamodule, settings, **kwargs):
+        def recording(spec):
+            module = build(spec)
+            seen.update(mask=module.model.mask_padding, grouped=datamodule.settings.group_by_length,
+                        seed=datamodule.settings.shuffle_seed)
+            return module
 
-    script = load_script("fit")
-    monkeypatch.setattr(script, "fit", spy)
+        return real_fit(recording, datamodule, settings, **kwargs)
+
+    monkeypatch.setattr("rnn_lightning.training.trainer.fit", spy)
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
             str(tmp_path / "logs"), "--num-words", "30", "--maxlen", "24", "--fast-dev-run", "--accelerator", "cpu",
             "--mask-padding", "--seed", "7"]
-    assert script.main(args) == 0
+    assert run_command("fit", args) == 0
     assert seen == {"mask": True, "grouped": True, "seed": 7}

@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import json
 import os
@@ -11,12 +12,12 @@ import pytest
 import torch
 
 from rnn_lightning.data.archive import UnsafeArchiveError, safe_extract
-from rnn_lightning.training.checkpoints import CheckpointError
-from rnn_lightning.data.datamodule import IMDBDataModule
-from rnn_lightning.data.sources import OFFLINE_ENV, is_labeled_review, read_split
-from rnn_lightning.data.text import OOV_ID, START_ID, TextEncoder
+from rnn_lightning.data.datamodule import TextDataModule
+from rnn_lightning.data.sources import is_labeled_review, iter_split
+from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.data.text import OOV_ID, START_ID
 
-from .conftest import REAL_ARCHIVE, add_file, write_tiny_archive
+from .conftest import REAL_ARCHIVE, add_file, make_datamodule, write_tiny_archive
 
 
 def test_split_sizes_shapes_and_dtypes(tiny_datamodule):
@@ -43,10 +44,10 @@ def test_reviews_are_front_padded_or_cut_to_their_end(tiny_datamodule):
 
 
 def test_split_is_seeded_and_reproducible(tiny_archive, tmp_path, tiny_datamodule):
-    again = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
+    again = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
     again.setup("fit")
     assert torch.equal(again.val_set.tensors[0], tiny_datamodule.val_set.tensors[0])
-    other = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24,
+    other = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24,
                            split_seed=7)
     other.setup("fit")
     assert not torch.equal(other.val_set.tensors[0], tiny_datamodule.val_set.tensors[0])
@@ -55,7 +56,7 @@ def test_split_is_seeded_and_reproducible(tiny_archive, tmp_path, tiny_datamodul
 def test_vocabulary_comes_from_the_training_split_only(tmp_path):
     archive = write_tiny_archive(tmp_path / "a.tar.gz", per_class=3,
                                  extra={f"aclImdb/test/pos/99_{i}.txt": "zyzzyva " * 50 for i in range(7, 10)})
-    datamodule = IMDBDataModule(source=str(archive), data_dir=str(tmp_path / "data"), num_words=100, maxlen=60)
+    datamodule = make_datamodule(source=str(archive), data_dir=str(tmp_path / "data"), num_words=100, maxlen=60)
     datamodule.prepare_data()
     datamodule.setup()
     assert "zyzzyva" not in datamodule.encoder.words
@@ -66,7 +67,7 @@ def test_vocabulary_comes_from_the_training_split_only(tmp_path):
 def test_cache_is_reused_not_rebuilt(tiny_datamodule, monkeypatch):
     cache = tiny_datamodule.cache_path()
     before = cache.stat().st_mtime_ns
-    monkeypatch.setattr(IMDBDataModule, "_build_cache", lambda self: pytest.fail("cache was rebuilt"))
+    monkeypatch.setattr(TextDataModule, "_build_cache", lambda self: pytest.fail("cache was rebuilt"))
     tiny_datamodule.prepare_data()
     assert cache.stat().st_mtime_ns == before
 
@@ -75,13 +76,13 @@ def test_a_truncated_cache_is_rebuilt(tiny_datamodule):
     cache = tiny_datamodule.cache_path() / "x_test.npy"
     cache.write_bytes(cache.read_bytes()[:1000])
     tiny_datamodule.prepare_data()
-    fresh = IMDBDataModule(**{**tiny_datamodule.hparams})
+    fresh = make_datamodule(**{**dataclasses.asdict(tiny_datamodule.settings)})
     fresh.setup()
     assert len(fresh.test_set) == 80
 
 
 def test_cache_is_keyed_by_text_settings(tiny_datamodule):
-    changed = IMDBDataModule(**{**tiny_datamodule.hparams, "maxlen": 12})
+    changed = make_datamodule(**{**dataclasses.asdict(tiny_datamodule.settings), "maxlen": 12})
     assert changed.cache_path() != tiny_datamodule.cache_path()
     changed.prepare_data()
     changed.setup()
@@ -90,7 +91,7 @@ def test_cache_is_keyed_by_text_settings(tiny_datamodule):
 
 def test_cache_is_keyed_by_num_words(tiny_datamodule):
     assert int(tiny_datamodule.train_set.tensors[0].max()) >= 20  # the 30-word vocabulary is in use...
-    smaller = IMDBDataModule(**{**tiny_datamodule.hparams, "num_words": 20})
+    smaller = make_datamodule(**{**dataclasses.asdict(tiny_datamodule.settings), "num_words": 20})
     assert smaller.cache_path() != tiny_datamodule.cache_path()
     smaller.prepare_data()
     smaller.setup()
@@ -98,7 +99,8 @@ def test_cache_is_keyed_by_num_words(tiny_datamodule):
 
 
 def test_the_default_split_is_the_studys_seed_42_permutation(tiny_archive, tiny_datamodule):
-    default = IMDBDataModule(**{key: value for key, value in tiny_datamodule.hparams.items() if key != "split_seed"})
+    default = make_datamodule(**{key: value for key, value in dataclasses.asdict(tiny_datamodule.settings).items()
+                                 if key != "split_seed"})
     default.setup()
     permutation = torch.randperm(80, generator=torch.Generator().manual_seed(42))
     x_train = torch.from_numpy(np.stack([default.review(i)[0] for i in range(80)]))
@@ -108,7 +110,7 @@ def test_the_default_split_is_the_studys_seed_42_permutation(tiny_archive, tiny_
 
 def test_training_batches_are_shuffled_from_the_shuffle_seed_and_the_epoch(tiny_datamodule):
     def first_epoch_order(**settings):
-        datamodule = IMDBDataModule(**{**tiny_datamodule.hparams, **settings})
+        datamodule = make_datamodule(**{**dataclasses.asdict(tiny_datamodule.settings), **settings})
         datamodule.setup()
         return torch.cat([ids for ids, _ in datamodule.train_dataloader()])
 
@@ -130,7 +132,7 @@ def test_only_training_batches_are_resumable_mid_epoch(tiny_datamodule):
 
 
 def test_worker_processes_are_kept_between_epochs(tiny_datamodule):
-    one_worker = IMDBDataModule(**{**tiny_datamodule.hparams, "num_workers": 1})
+    one_worker = make_datamodule(**{**dataclasses.asdict(tiny_datamodule.settings), "num_workers": 1})
     one_worker.setup()
     loader = one_worker.val_dataloader()
     assert loader.num_workers == 1 and loader.persistent_workers
@@ -139,7 +141,8 @@ def test_worker_processes_are_kept_between_epochs(tiny_datamodule):
 
 def test_length_grouped_batches_are_seeded_and_sorted_for_evaluation(tiny_datamodule):
     def grouped(**settings):
-        datamodule = IMDBDataModule(**{**tiny_datamodule.hparams, "group_by_length": True, **settings})
+        datamodule = make_datamodule(**{**dataclasses.asdict(tiny_datamodule.settings), "group_by_length": True,
+                                        **settings})
         datamodule.setup()
         return datamodule
 
@@ -150,7 +153,7 @@ def test_length_grouped_batches_are_seeded_and_sorted_for_evaluation(tiny_datamo
 
 
 def test_reviews_and_loaders_need_setup_first(tiny_archive, tmp_path):
-    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path))
+    datamodule = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path))
     with pytest.raises(RuntimeError, match=r"call prepare_data\(\) and setup\(\) first"):
         datamodule.review(0)
     with pytest.raises(RuntimeError, match=r"call prepare_data\(\) and setup\(\) first"):
@@ -161,50 +164,55 @@ def test_reviews_and_loaders_need_setup_first(tiny_archive, tmp_path):
         datamodule.setup()
 
 
-def test_read_split_gives_negatives_then_positives_as_small_ints(tiny_datamodule, tmp_path):
+def test_a_split_streams_negatives_then_positives(tiny_datamodule, tmp_path):
     folder = next((tmp_path / "data").glob("extracted-*/aclImdb"))
-    texts, labels = read_split(folder, "test")
-    assert labels.dtype == np.int8 and labels.tolist() == [0] * 40 + [1] * 40
+    texts, labels = zip(*iter_split(folder, "test"), strict=True)
+    assert list(labels) == [0] * 40 + [1] * 40
     first_negative = sorted((folder / "test" / "neg").iterdir())[0]
     assert texts[0] == first_negative.read_text(encoding="utf-8")
 
 
-def test_the_vocabulary_travels_in_the_datamodule_state(tiny_datamodule, tiny_archive, tmp_path):
-    assert (tiny_datamodule.encoder.num_words, tiny_datamodule.encoder.maxlen) == (30, 24)
-    state = tiny_datamodule.state_dict()
-    assert TextEncoder.from_dict(state["text_encoder"]) == tiny_datamodule.encoder
-    tiny_datamodule.load_state_dict(state)  # the same vocabulary resumes
-    tiny_datamodule.load_state_dict({})  # a checkpoint without one (another DataModule's) is no reason to stop
-    assert IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path)).state_dict() == {}  # not set up yet
-    other = TextEncoder.from_ranked(["x", "y"], num_words=30, maxlen=24).to_dict()
-    with pytest.raises(CheckpointError, match="another vocabulary"):
-        tiny_datamodule.load_state_dict({"text_encoder": other})
+def test_the_datamodule_hands_the_model_its_vocabulary_class_names_and_lengths(tiny_datamodule, tiny_archive,
+                                                                                 tmp_path):
+    spec = tiny_datamodule.spec
+    assert (spec.encoder, spec.label_names) == (tiny_datamodule.encoder, ("negative", "positive"))
+    assert (spec.num_words, spec.encoder.maxlen, spec.num_classes) == (30, 24, 2)
+    assert spec.review_words == tiny_datamodule.review_words and spec.review_words["p5"] <= spec.review_words["p95"]
+    assert TextSpec.from_dict(spec.to_dict()) == spec  # plain values both ways: what a checkpoint holds
+    with pytest.raises(RuntimeError, match="call prepare_data"):
+        _ = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path)).spec  # not set up yet
 
 
 @pytest.mark.parametrize("setting, message", [
     ({"batch_size": 0}, "batch_size must be at least 1"),
     ({"maxlen": 0}, "maxlen must be at least 1"),
     ({"num_words": 4}, "num_words must be larger than 4"),
-    ({"val_fraction": 1.0}, "val_fraction must lie strictly between 0 and 1"),
-    ({"num_workers": -1}, "num_workers must not be negative"),
+    ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\), got 1.0"),
+    ({"num_workers": -1}, "num_workers must be not negative"),
 ])
 def test_impossible_settings_are_refused_before_anything_is_touched(tmp_path, setting, message):
     with pytest.raises(ValueError, match=message):
-        IMDBDataModule(source=str(tmp_path / "missing.tar.gz"), data_dir=str(tmp_path / "data"), **setting)
+        make_datamodule(source=str(tmp_path / "missing.tar.gz"), data_dir=str(tmp_path / "data"), **setting)
     assert not (tmp_path / "data").exists()
 
 
 def test_extracted_folder_is_accepted_as_source(tiny_archive, tmp_path):
     folder = safe_extract(tiny_archive, tmp_path / "unpacked")
-    datamodule = IMDBDataModule(source=str(folder), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
+    datamodule = make_datamodule(source=str(folder), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
     datamodule.prepare_data()
     datamodule.setup()
     assert len(datamodule.train_set) + len(datamodule.val_set) == 80
 
 
-def test_source_can_come_from_the_environment(tiny_archive, tmp_path, monkeypatch):
+def test_source_and_offline_mode_can_come_from_the_environment(tiny_archive, tmp_path, monkeypatch):
+    from rnn_lightning.cli.main import build_parser
+
     monkeypatch.setenv("IMDB_SOURCE", str(tiny_archive))
-    assert IMDBDataModule(data_dir=str(tmp_path)).hparams.source == str(tiny_archive)
+    monkeypatch.setenv("IMDB_OFFLINE", "1")
+    settings = build_parser().parse_args(["fit"]).fit.data
+    assert (settings.source, settings.offline) == (str(tiny_archive), True)
+    monkeypatch.setenv("IMDB_OFFLINE", "0")
+    assert build_parser().parse_args(["fit"]).fit.data.offline is False
 
 
 def test_extraction_writes_only_labeled_reviews(tiny_datamodule, tmp_path):
@@ -216,22 +224,21 @@ def test_extraction_writes_only_labeled_reviews(tiny_datamodule, tmp_path):
 def test_a_folder_without_the_official_layout_is_refused(tmp_path):
     (tmp_path / "aclImdb" / "train" / "pos").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="not an aclImdb folder"):
-        read_split(tmp_path / "aclImdb", "train")
+        next(iter_split(tmp_path / "aclImdb", "train"))
 
 
-def test_offline_mode_reuses_an_archive_downloaded_before(tiny_archive, tmp_path, monkeypatch):
-    monkeypatch.setenv(OFFLINE_ENV, "1")
+def test_offline_mode_reuses_an_archive_downloaded_before(tiny_archive, tmp_path):
     shutil.copy(tiny_archive, tmp_path / "aclImdb_v1.tar.gz")  # where the download would have put it
-    datamodule = IMDBDataModule(source="https://example.invalid/aclImdb_v1.tar.gz", data_dir=str(tmp_path),
-                                num_words=30, maxlen=24)
+    datamodule = make_datamodule(source="https://example.invalid/aclImdb_v1.tar.gz", data_dir=str(tmp_path),
+                                 num_words=30, maxlen=24, offline=True)
     datamodule.prepare_data()  # nothing extracted or encoded yet: it must come from that archive
     datamodule.setup()
     assert len(datamodule.test_set) == 80
 
 
-def test_offline_mode_names_what_to_set(tmp_path, monkeypatch):
-    monkeypatch.setenv(OFFLINE_ENV, "1")
-    datamodule = IMDBDataModule(source="https://example.invalid/aclImdb_v1.tar.gz", data_dir=str(tmp_path))
+def test_offline_mode_names_what_to_set(tmp_path):
+    datamodule = make_datamodule(source="https://example.invalid/aclImdb_v1.tar.gz", data_dir=str(tmp_path),
+                                 offline=True)
     with pytest.raises(FileNotFoundError, match="--data-source"):
         datamodule.prepare_data()
 
@@ -314,7 +321,7 @@ def test_extracting_again_replaces_the_folder_and_leaves_no_staging_behind(tiny_
 @pytest.mark.slow
 @pytest.mark.skipif(not REAL_ARCHIVE.is_file(), reason=f"real archive not found at {REAL_ARCHIVE}")
 def test_real_archive_has_25000_balanced_reviews_per_split(tmp_path):
-    datamodule = IMDBDataModule(source=str(REAL_ARCHIVE), data_dir=str(tmp_path))
+    datamodule = make_datamodule(source=str(REAL_ARCHIVE), data_dir=str(tmp_path))
     datamodule.prepare_data()
     datamodule.setup()
     assert (len(datamodule.train_set), len(datamodule.val_set), len(datamodule.test_set)) == (20_000, 5_000, 25_000)
@@ -375,8 +382,8 @@ def test_the_cache_is_memory_mapped_not_read_into_memory(tiny_datamodule):
 def test_each_source_gets_its_own_extraction_reused_until_the_cache_is_gone(tiny_archive, tmp_path, monkeypatch):
     other = write_tiny_archive(tmp_path / "other.tar.gz", per_class=5, seed=1)
     data_dir = tmp_path / "deep" / "data"  # created with its parents
-    first = IMDBDataModule(source=str(tiny_archive), data_dir=str(data_dir), num_words=30, maxlen=24)
-    second = IMDBDataModule(source=str(other), data_dir=str(data_dir), num_words=30, maxlen=24)
+    first = make_datamodule(source=str(tiny_archive), data_dir=str(data_dir), num_words=30, maxlen=24)
+    second = make_datamodule(source=str(other), data_dir=str(data_dir), num_words=30, maxlen=24)
     for datamodule in (first, second):
         datamodule.prepare_data()
         datamodule.setup()
@@ -384,7 +391,7 @@ def test_each_source_gets_its_own_extraction_reused_until_the_cache_is_gone(tiny
     assert len(list(data_dir.glob("extracted-*/aclImdb"))) == 2
     shutil.rmtree(first.cache_path())
     monkeypatch.setattr("rnn_lightning.data.sources.safe_extract", lambda *a, **k: pytest.fail("extracted again"))
-    IMDBDataModule(source=str(tiny_archive), data_dir=str(data_dir), num_words=30, maxlen=24).prepare_data()
+    make_datamodule(source=str(tiny_archive), data_dir=str(data_dir), num_words=30, maxlen=24).prepare_data()
 
 
 @pytest.mark.parametrize("source, is_a_url", [("https://host/a.tar.gz", True), ("http://host/a", True),
@@ -403,15 +410,14 @@ def test_a_download_is_named_after_the_url(tmp_path):
     assert IMDBSource("https://host/", tmp_path).download_target() == tmp_path / "aclImdb_v1.tar.gz"
 
 
-def test_offline_set_to_0_still_downloads(tmp_path, monkeypatch):
+def test_without_offline_mode_a_download_is_tried(tmp_path, monkeypatch):
     from rnn_lightning.data.download import DownloadError
 
-    monkeypatch.setenv(OFFLINE_ENV, "0")
     monkeypatch.setattr("rnn_lightning.data.download.time.sleep", lambda seconds: None)
     with socket.socket() as probe:  # a port nothing listens on: the download is tried, and refused at once
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    datamodule = IMDBDataModule(source=f"http://127.0.0.1:{port}/a.tar.gz", data_dir=str(tmp_path))
+    datamodule = make_datamodule(source=f"http://127.0.0.1:{port}/a.tar.gz", data_dir=str(tmp_path))
     with pytest.raises(DownloadError, match="after 3 attempt"):
         datamodule.prepare_data()
 
@@ -424,7 +430,8 @@ def test_review_lengths_count_the_words_the_model_sees():
     rows += [[0] * (5 - n) + [1] + [7] * n for n in range(1, 6)] * 4
     words = torch.tensor([2, 3, 6] + [n for n in range(1, 6)] * 4).float()
     expected = torch.quantile(words, torch.tensor([0.05, 0.5, 0.95])).round().int().tolist()
-    assert word_count_percentiles(words_seen(torch.tensor(rows))) == dict(zip(("p5", "median", "p95"), expected, strict=True))
+    expected = dict(zip(("p5", "median", "p95"), expected, strict=True))
+    assert word_count_percentiles(words_seen(torch.tensor(rows))) == expected
     assert word_count_percentiles(words_seen(torch.tensor(rows[:3] * 3)))["median"] == 3
 
 
@@ -444,8 +451,8 @@ def test_each_rank_gets_its_own_share_of_every_split(tiny_datamodule):
     for group_by_length in (False, True):
         shares = []
         for rank in (0, 1):
-            datamodule = IMDBDataModule(**{**tiny_datamodule.hparams, "group_by_length": group_by_length,
-                                           "batch_size": 4})
+            datamodule = make_datamodule(**{**dataclasses.asdict(tiny_datamodule.settings),
+                                            "group_by_length": group_by_length, "batch_size": 4})
             datamodule.setup()
             datamodule.trainer = SimpleNamespace(world_size=2, global_rank=rank)  # as a DDP Trainer would say
             shares.append({loader: rows(datamodule, loader) for loader in ("train_dataloader", "val_dataloader")})
@@ -457,8 +464,8 @@ def test_each_rank_gets_its_own_share_of_every_split(tiny_datamodule):
 
 
 def test_the_smallest_settings_that_can_work_are_accepted(tmp_path):
-    edge = IMDBDataModule(source=str(tmp_path / "unused.tar.gz"), data_dir=str(tmp_path / "data"), num_words=5,
+    edge = make_datamodule(source=str(tmp_path / "unused.tar.gz"), data_dir=str(tmp_path / "data"), num_words=5,
                           maxlen=1, batch_size=1, val_fraction=0.001, num_workers=0)
     assert (edge.hparams.num_words, edge.hparams.maxlen, edge.hparams.batch_size) == (5, 1, 1)
     with pytest.raises(ValueError, match="val_fraction must lie strictly between 0 and 1, got 0.0"):
-        IMDBDataModule(source=str(tmp_path / "unused.tar.gz"), val_fraction=0.0)
+        make_datamodule(source=str(tmp_path / "unused.tar.gz"), val_fraction=0.0)

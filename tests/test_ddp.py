@@ -8,6 +8,8 @@ import torch
 
 from rnn_lightning.serving.inference import load_model
 
+from .conftest import make_datamodule
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,9 +25,8 @@ def test_ddp_on_two_cpu_ranks_synchronises_validation_metrics(tiny_archive, tmp_
 
     # The synchronised accuracy is the accuracy over the whole validation split, not one rank's half.
     model = load_model(next((tmp_path / "logs").glob("version_0/checkpoints/last.ckpt")))
-    from rnn_lightning.data.datamodule import IMDBDataModule
 
-    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
+    datamodule = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=30, maxlen=24)
     datamodule.setup("fit")
     ids, labels = datamodule.val_set.tensors
     with torch.no_grad():

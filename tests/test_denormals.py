@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from rnn_lightning.models.denormals import denormals_are_flushed, denormals_flushed, flush_denormals
-from rnn_lightning.serving.inference import load_model, predict
 from rnn_lightning.models.network import TextRNN
+from rnn_lightning.serving.inference import load_model, predict
 
-from .conftest import load_script, run_in_fresh_thread
+from .conftest import run_command, run_in_fresh_thread
 
 
 @pytest.fixture()
@@ -42,13 +42,13 @@ def test_the_scoped_switch_restores_the_previous_setting():
 def test_fit_script_trains_with_subnormals_flushed(tiny_archive, tmp_path, flushing_seen_by_forward):
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
             str(tmp_path / "logs"), "--num-words", "30", "--maxlen", "24", "--fast-dev-run", "--accelerator", "cpu"]
-    assert run_in_fresh_thread(load_script("fit").main, args) == 0
+    assert run_in_fresh_thread(run_command, "fit", args) == 0
     assert flushing_seen_by_forward and all(flushing_seen_by_forward)
 
 
 def test_predict_script_predicts_with_subnormals_flushed(tiny_run, capsys, flushing_seen_by_forward):
     args = ["--ckpt", tiny_run[1].last_checkpoint, "--json", "great film"]
-    assert run_in_fresh_thread(load_script("predict").main, args) == 0
+    assert run_in_fresh_thread(run_command, "predict", args) == 0
     assert json.loads(capsys.readouterr().out)["text"] == "great film"
     assert flushing_seen_by_forward == [True]
 

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from rnn_lightning.analysis.distance import filler_pool, place_at_distance, review_words
+from rnn_lightning.analysis.distance_study import placed_word_gradient
 from rnn_lightning.analysis.probe import gradient_profile
 from rnn_lightning.data.text import PAD_ID, START_ID
 
-from .conftest import load_script, model_without_recurrence
+from .conftest import model_without_recurrence, run_command
 
 WORDS = [np.arange(10, 20, dtype=np.int32), np.arange(30, 45, dtype=np.int32)]
 
@@ -62,7 +63,7 @@ def test_the_distance_experiment_runs_end_to_end_on_the_tiny_archive(tiny_archiv
             "--maxlen", "24", "--k", "3", "--distances", "0", "12", "--cells", "rnn", "gru", "--seeds", "0", "1",
             "--train-reviews", "24", "--val-reviews", "16", "--pool-reviews", "8", "--epochs", "1",
             "--out", str(tmp_path / "out")]
-    assert load_script("distance_experiment").main(args) == 0
+    assert run_command("distance", args) == 0
     results = json.loads((tmp_path / "out" / "distance.json").read_text())
     assert len(results) == 2 * 2 * 2 * 2 * 2  # cells x fillers x masking arms x distances x seeds
     assert all(0.0 <= r["val_acc"] <= 1.0 for r in results)
@@ -81,7 +82,7 @@ def test_the_gradient_at_initialisation_reaches_masked_padding_filler_undiminish
             "--maxlen", "24", "--k", "3", "--distances", "0", "12", "--cells", "rnn", "gru", "--seeds", "0",
             "--train-reviews", "24", "--val-reviews", "16", "--pool-reviews", "8", "--gradients-at-init",
             "--out", str(tmp_path / "out")]
-    assert load_script("distance_experiment").main(args) == 0
+    assert run_command("distance", args) == 0
     results = json.loads((tmp_path / "out" / "distance_gradients.json").read_text())
     ratio = {(r["cell"], r["variant"], r["masked"], r["distance"]): r["relative_grad"] for r in results}
     assert len(ratio) == 2 * 2 * 2 * 2 and "val_acc" not in results[0]
@@ -99,7 +100,6 @@ def test_the_gradient_at_initialisation_reaches_masked_padding_filler_undiminish
 def test_the_placed_words_gradient_is_read_where_the_words_are():
     # Only words placed at d = 0 (the last of them at the last step) receive any gradient.
     model = model_without_recurrence(num_words=50)
-    placed_word_gradient = load_script("distance_experiment").placed_word_gradient
     labels = np.array([0, 1])
     at_end = place_at_distance(WORDS, 4, 0, 16, "padding")
     assert placed_word_gradient(model, at_end, labels, 4, 0) > 0
@@ -111,7 +111,7 @@ def test_the_placed_words_gradient_is_read_where_the_words_are():
 def test_the_distance_experiment_refuses_a_distance_past_the_window(tiny_archive, tmp_path, capsys):
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path), "--maxlen", "24", "--k", "3",
             "--distances", "22"]
-    assert load_script("distance_experiment").main(args) == 2
+    assert run_command("distance", args) == 2
     assert "every distance must lie in [0, 21]" in capsys.readouterr().err
 
 
@@ -119,7 +119,7 @@ def test_the_depth_experiment_records_accuracy_and_a_gradient_norm_per_layer(tin
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--num-words", "30",
             "--maxlen", "24", "--depths", "1", "3", "--cells", "rnn", "--seeds", "0", "--train-reviews", "32",
             "--val-reviews", "16", "--epochs", "1", "--out", str(tmp_path / "out")]
-    assert load_script("depth_experiment").main(args) == 0
+    assert run_command("depth", args) == 0
     results = json.loads((tmp_path / "out" / "depth.json").read_text())
     assert [(r["masked"], r["depth"], len(r["grad_norms"])) for r in results] == [
         (False, 1, 1), (False, 3, 3), (True, 1, 1), (True, 3, 3)]

@@ -3,8 +3,10 @@ import torch
 from torch import nn
 
 from rnn_lightning.models.compiled import CompiledPathWarning, allow_compiled, recurrence_kernel, recurrence_path
-from rnn_lightning.models.recurrences import _TanhRNNLayer, fast_stack, supports_fast_path
 from rnn_lightning.models.network import TextRNN, padding_in_front
+from rnn_lightning.models.recurrences import _TanhRNNLayer, fast_stack, supports_fast_path
+
+from .conftest import make_network
 
 # Both ways of stepping through time: the compiled recurrence and the Python loop over ATen calls.
 PATHS = pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python-loop"])
@@ -174,8 +176,8 @@ def _logits_and_gradients(model: TextRNN, ids: torch.Tensor, labels: torch.Tenso
 
 def _twins(dtype: torch.dtype, **settings) -> tuple[TextRNN, TextRNN]:
     torch.manual_seed(0)
-    fast = TextRNN(fast_cpu_path=True, **settings).to(dtype)
-    reference = TextRNN(fast_cpu_path=False, **settings).to(dtype)
+    fast = make_network(fast_path=True, **settings).to(dtype)
+    reference = make_network(fast_path=False, **settings).to(dtype)
     reference.load_state_dict(fast.state_dict())
     return fast, reference
 
@@ -220,12 +222,12 @@ def test_fast_path_equals_nn_rnn_in_float64_over_500_steps(fast_path_calls, mask
 
 
 def test_masked_batches_are_cut_to_their_longest_review(fast_path_calls):
-    model = TextRNN(num_words=50, embed_dim=4, hidden_size=3, num_layers=2, mask_padding=True)
+    model = make_network(num_words=50, embed_dim=4, hidden_size=3, num_layers=2, mask_padding=True)
     ids = torch.zeros(3, 20, dtype=torch.long)
     ids[0, -7:], ids[1, -2:], ids[2, -5:] = 5, 6, 7
     model(ids)
     assert fast_path_calls == [(7, 3, 4)]  # 13 all-padding steps never reach the RNN
-    TextRNN(num_words=50, embed_dim=4, hidden_size=3, num_layers=2)(ids)
+    make_network(num_words=50, embed_dim=4, hidden_size=3, num_layers=2)(ids)
     assert fast_path_calls[-1] == (20, 3, 4)  # unmasked, the model runs through the padding as the study does
 
 
@@ -249,8 +251,8 @@ def test_fast_path_is_chosen_only_where_it_is_exact():
                                         ("gru", True), ("gru", False)])
 def test_masked_batch_equals_each_review_run_alone(cell, fast):
     torch.manual_seed(0)
-    model = TextRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
-                         fast_cpu_path=fast)
+    model = make_network(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
+                         fast_path=fast)
     lengths = [9, 4, 1, 7]
     ids = torch.zeros(len(lengths), 12, dtype=torch.long)
     for row, length in enumerate(lengths):
@@ -258,7 +260,7 @@ def test_masked_batch_equals_each_review_run_alone(cell, fast):
     batched = model(ids)
     one_by_one = torch.stack([model(ids[row:row + 1, 12 - length:]) for row, length in enumerate(lengths)]).squeeze(1)
     torch.testing.assert_close(batched, one_by_one, rtol=1e-5, atol=1e-6)
-    unmasked = TextRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_cpu_path=False)
+    unmasked = make_network(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_path=False)
     unmasked.load_state_dict(model.state_dict())
     # A review without padding needs no mask: the plain nn.RNN/LSTM/GRU's last output is the reference.
     alone = torch.stack([unmasked(ids[row:row + 1, 12 - length:]) for row, length in enumerate(lengths)]).squeeze(1)
@@ -269,8 +271,8 @@ def test_masked_batch_equals_each_review_run_alone(cell, fast):
 @pytest.mark.parametrize("cell, fast", [("rnn", True), ("rnn", False), ("lstm", True), ("gru", False)])
 def test_masked_padding_after_or_between_the_words_is_skipped_like_front_padding(cell, fast):
     torch.manual_seed(0)
-    model = TextRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
-                         fast_cpu_path=fast)
+    model = make_network(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, mask_padding=True,
+                         fast_path=fast)
     words = [torch.randint(1, 50, (length,)) for length in (9, 4, 1, 7)]
     in_front = torch.zeros(4, 12, dtype=torch.long)
     scattered = torch.zeros(4, 12, dtype=torch.long)
@@ -280,7 +282,7 @@ def test_masked_padding_after_or_between_the_words_is_skipped_like_front_padding
     scattered[0, :9] = 0
     scattered[0, [0, 2, 3, 5, 6, 8, 9, 10, 11]] = words[0]  # and padding between them
     torch.testing.assert_close(model(scattered), model(in_front), rtol=1e-5, atol=1e-6)
-    unmasked = TextRNN(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_cpu_path=fast)
+    unmasked = make_network(num_words=50, embed_dim=6, hidden_size=5, num_layers=3, cell=cell, fast_path=fast)
     unmasked.load_state_dict(model.state_dict())
     assert not torch.allclose(unmasked(scattered), unmasked(in_front))  # where the padding stands matters unmasked
 

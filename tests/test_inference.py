@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import re
 import subprocess
@@ -7,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_lightning.serving.inference import CheckpointError, load_model, predict, read_review_words
+from rnn_lightning.serving.inference import CheckpointError, load_model, predict
 
-from .conftest import load_script
+from .conftest import make_classifier, make_datamodule, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEWS = ["Brilliant, moving and wonderful.", "Awful dull boring terrible plot.", "the film the actor the scene"]
@@ -69,23 +70,21 @@ def test_predict_names_the_empty_review(tiny_run):
         predict(model, ["good", "film", "great", "awful", "..."], batch_size=2)
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         predict(model, ["good film"], batch_size=0)
-    from rnn_lightning.training.module import TextClassifier
 
     with pytest.raises(ValueError, match="the model has no text encoder"):
-        predict(TextClassifier(num_words=30), ["good film"])
+        predict(make_classifier(num_words=30), ["good film"])
 
 
 def test_the_model_saves_and_restores_the_vocabulary_it_was_given(tiny_run):
-    from rnn_lightning.training.module import TextClassifier
 
     encoder = load_model(tiny_run[1].last_checkpoint).encoder
     checkpoint = {}
-    TextClassifier(num_words=30, encoder=encoder).on_save_checkpoint(checkpoint)
+    make_classifier(num_words=30, encoder=encoder).on_save_checkpoint(checkpoint)
     assert checkpoint == {"text_encoder": encoder.to_dict()}
-    restored = TextClassifier(num_words=30)
+    restored = make_classifier(num_words=30)
     restored.on_load_checkpoint(checkpoint)
     assert restored.encoder == encoder
-    TextClassifier(num_words=30).on_save_checkpoint(empty := {})
+    make_classifier(num_words=30).on_save_checkpoint(empty := {})
     assert empty == {}  # no vocabulary given: the DataModule's state carries it
 
 
@@ -96,7 +95,7 @@ def test_the_model_saves_and_restores_the_vocabulary_it_was_given(tiny_run):
     (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"n_heads": 8}}, p), "another model"),
     (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"encoder": "x"}}, p), "another model"),
     (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"cell": "gru"}}, p), "holds no vocabulary"),
-    (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"cell": "gru"}, "IMDBDataModule": {}}, p),
+    (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"cell": "gru"}, "TextDataModule": {}}, p),
      "holds no vocabulary"),
     (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"cell": "gru"}, "text_encoder": {}}, p),
      "does not fit this model: text settings"),
@@ -109,12 +108,11 @@ def test_bad_checkpoints_get_a_clear_error(tmp_path, make, message):
 
 
 def test_cli_prints_verdicts_and_json(tiny_run, capsys):
-    cli = load_script("predict")
-    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, *REVIEWS[:2]]) == 0
+    assert run_command("predict", ["--ckpt", tiny_run[1].last_checkpoint, *REVIEWS[:2]]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["label", "p(negative)", "p(positive)", "review"] and len(lines) == 3
     assert lines[1].split()[0] in ("positive", "negative") and lines[1].endswith("Brilliant, moving and wonderful.")
-    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--json", *REVIEWS]) == 0
+    assert run_command("predict", ["--ckpt", tiny_run[1].last_checkpoint, "--json", *REVIEWS]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["text"] for r in records] == REVIEWS
     for record in records:
@@ -126,11 +124,10 @@ def test_cli_prints_verdicts_and_json(tiny_run, capsys):
 def test_cli_prints_the_same_probabilities_as_predict(tiny_run, capsys):
     expected = predict(load_model(tiny_run[1].last_checkpoint), REVIEWS)
     assert len({round(p, 3) for p in expected}) == len(REVIEWS)  # distinct, so an order mix-up would show
-    cli = load_script("predict")
-    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--json", "--batch-size", "2", *REVIEWS]) == 0
+    assert run_command("predict", ["--ckpt", tiny_run[1].last_checkpoint, "--json", "--batch-size", "2", *REVIEWS]) == 0
     printed = [json.loads(line)["probabilities"]["positive"] for line in capsys.readouterr().out.splitlines()]
     assert printed == pytest.approx(expected, abs=1e-6)
-    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, *REVIEWS]) == 0
+    assert run_command("predict", ["--ckpt", tiny_run[1].last_checkpoint, *REVIEWS]) == 0
     table = [line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]]
     assert [float(positive) for _, positive in table] == pytest.approx(expected, abs=5e-4)
     assert [float(negative) for negative, _ in table] == pytest.approx([1 - p for p in expected], abs=5e-4)
@@ -139,31 +136,28 @@ def test_cli_prints_the_same_probabilities_as_predict(tiny_run, capsys):
 def test_a_plain_trainer_on_the_datamodule_writes_self_contained_checkpoints(tiny_datamodule, tmp_path):
     import lightning as L
 
-    from rnn_lightning.training.module import TextClassifier
 
     trainer = L.Trainer(default_root_dir=tmp_path, max_epochs=1, accelerator="cpu", logger=False,
                         enable_progress_bar=False, enable_model_summary=False)
-    trainer.fit(TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2),
+    trainer.fit(make_classifier(spec=tiny_datamodule.spec, embed_dim=8, hidden_size=8, num_layers=2),
                 datamodule=tiny_datamodule)
-    model = load_model(trainer.checkpoint_callback.best_model_path)  # the model was given no vocabulary
-    assert model.encoder == tiny_datamodule.encoder
-    assert read_review_words(trainer.checkpoint_callback.best_model_path) == tiny_datamodule.review_words
+    model = load_model(trainer.checkpoint_callback.best_model_path)
+    assert model.text == tiny_datamodule.spec  # vocabulary, class names and training lengths
+    assert model.text.review_words == tiny_datamodule.review_words
     assert {"val/loss", "val/acc"} <= trainer.progress_bar_metrics.keys()  # validation on the bar...
     assert not {"train/loss", "train/acc"} & trainer.progress_bar_metrics.keys()  # ...training in the logs
     assert len(predict(model, ["great film", "awful film"])) == 2
 
 
 def test_cli_defaults_to_the_best_checkpoint_of_the_newest_run(tiny_run, capsys, monkeypatch):
-    cli = load_script("predict")
-    assert cli.main(["--logdir", str(Path(tiny_run[1].log_dir).parent), "--json", "good film"]) == 0
+    assert run_command("predict", ["--logdir", str(Path(tiny_run[1].log_dir).parent), "--json", "good film"]) == 0
     assert json.loads(capsys.readouterr().out)["text"] == "good film"
 
 
 def test_cli_keeps_good_lines_and_reports_bad_ones(tiny_run, tmp_path, capsys):
     reviews = tmp_path / "reviews.txt"
     reviews.write_bytes(b"great wonderful film\n   \nawful dull\n\xff\xfe broken bytes\n")
-    cli = load_script("predict")
-    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--file", str(reviews), "--json"]) == 2
+    assert run_command("predict", ["--ckpt", tiny_run[1].last_checkpoint, "--file", str(reviews), "--json"]) == 2
     captured = capsys.readouterr()
     assert [json.loads(line)["text"] for line in captured.out.splitlines()] == ["great wonderful film", "awful dull"]
     assert captured.err.splitlines() == ["predict.py: error: line 2: empty review: no words to classify",
@@ -174,19 +168,19 @@ def test_cli_reads_standard_input(tiny_run, capsys, monkeypatch):
     import io
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"great film\nawful film\n")))
-    assert load_script("predict").main(["--ckpt", tiny_run[1].last_checkpoint, "--json"]) == 0
+    assert run_command("predict", ["--ckpt", tiny_run[1].last_checkpoint, "--json"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
 
 
 def test_cli_streams_a_file_longer_than_a_batch_and_prints_nothing_without_reviews(tiny_run, tmp_path, capsys):
     reviews = tmp_path / "reviews.txt"
     reviews.write_bytes(b"".join(b"great film number %d\r\n" % i for i in range(7)))  # Windows line ends
-    cli = load_script("predict")
-    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--file", str(reviews), "--batch-size", "3"]) == 0
+    args = ["--ckpt", tiny_run[1].last_checkpoint, "--file", str(reviews), "--batch-size", "3"]
+    assert run_command("predict", args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1 + 7 and [line.rsplit(" ", 1)[1] for line in lines[1:]] == [str(i) for i in range(7)]
     (tmp_path / "empty.txt").write_bytes(b"")
-    assert cli.main(["--ckpt", tiny_run[1].last_checkpoint, "--file", str(tmp_path / "empty.txt")]) == 2
+    assert run_command("predict", ["--ckpt", tiny_run[1].last_checkpoint, "--file", str(tmp_path / "empty.txt")]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == "predict.py: error: no reviews given (arguments, --file or standard input)\n"
@@ -198,7 +192,7 @@ def test_cli_streams_a_file_longer_than_a_batch_and_prints_nothing_without_revie
 ])
 def test_cli_errors_are_one_line_with_status_2(tmp_path, capsys, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
-    assert load_script("predict").main(args) == 2
+    assert run_command("predict", args) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and message in err
 
@@ -225,33 +219,32 @@ def test_cli_output_pipes_as_json_and_stderr_stays_silent(tiny_run, tmp_path):
 
 
 def test_classify_gives_every_class_and_flags_texts_shorter_than_the_training_reviews(tiny_run):
-    from rnn_lightning.serving.inference import classify, read_review_words
+    from rnn_lightning.serving.inference import classify
 
     model = load_model(tiny_run[1].last_checkpoint)
-    words = read_review_words(tiny_run[1].last_checkpoint)
+    words = model.text.review_words
     assert words is not None and 1 < words["p5"] <= words["median"] <= words["p95"] <= 24  # maxlen
     texts = ["great", " ".join(["film"] * words["p5"])]
-    results = classify(model, texts, words)
+    results = classify(model, texts)
     for result, probability in zip(results, predict(model, texts), strict=True):
         assert result["probabilities"] == pytest.approx({"negative": 1 - probability, "positive": probability})
         assert result["label"] == ("positive" if probability >= 0.5 else "negative")
     assert [r["short"] for r in results] == [True, False] and [r["words"] for r in results] == [1, words["p5"]]
     assert results[0]["note"].startswith("1 word(s): shorter than 95% of the reviews the model learnt from")
+    model.text = dataclasses.replace(model.text, review_words=None)
     assert classify(model, texts)[0]["short"] is None  # without the training lengths, no verdict on length
 
 
 def test_the_note_on_short_texts_depends_on_whether_the_model_skips_padding(tiny_archive, tmp_path):
-    from rnn_lightning.data.datamodule import IMDBDataModule
     from rnn_lightning.serving.inference import classify
-    from rnn_lightning.training.module import TextClassifier
 
-    datamodule = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path), num_words=30, maxlen=24)
+    datamodule = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path), num_words=30, maxlen=24)
     datamodule.prepare_data()
     datamodule.setup()
-    words = {"p5": 8, "median": 20, "p95": 40}
+    spec = dataclasses.replace(datamodule.spec, review_words={"p5": 8, "median": 20, "p95": 40})
     for mask, says in ((False, "reads every text as 24 steps"), (True, "The model skips padding")):
-        model = TextClassifier(num_words=30, mask_padding=mask, encoder=datamodule.encoder)
-        assert says in classify(model, ["great film"], words)[0]["note"]
+        model = make_classifier(mask_padding=mask, spec=spec)
+        assert says in classify(model, ["great film"])[0]["note"]
 
 
 def test_word_influence_is_the_change_without_each_word(tiny_run):
@@ -270,10 +263,15 @@ def test_word_influence_is_the_change_without_each_word(tiny_run):
     assert changes[7] != 0.0 and changes[-1] != 0.0  # without the first seen word, a "great" slides into view
 
 
-def test_training_lengths_are_read_only_when_complete(tmp_path):
-    for state, expected in (({}, None), ({"IMDBDataModule": {}}, None),
-                            ({"IMDBDataModule": {"review_words": {"p5": 3, "median": 9}}}, None),
-                            ({"IMDBDataModule": {"review_words": {"p5": 3, "median": 9, "p95": 20}}},
-                             {"p5": 3, "median": 9, "p95": 20})):
-        torch.save({"state_dict": {}, "hyper_parameters": {}, **state}, tmp_path / "model.ckpt")
-        assert read_review_words(tmp_path / "model.ckpt") == expected
+def test_training_lengths_are_read_only_when_complete(tiny_datamodule):
+    from rnn_lightning.training.module import checkpoint_parts
+
+    encoder = tiny_datamodule.encoder.to_dict()
+    for words, expected in ((None, None), ({"p5": 3, "median": 9}, None),
+                            ({"p5": 3, "median": 9, "p95": 20}, {"p5": 3, "median": 9, "p95": 20})):
+        spec = {"encoder": encoder, "label_names": ["negative", "positive"], "review_words": words}
+        nested = {"hyper_parameters": {"model": {}, "optimizer": {}}, "text_spec": spec}
+        assert checkpoint_parts(nested)[2].review_words == expected
+        # The layout of bc6124b and before: the lengths in the DataModule's state.
+        flat = {"hyper_parameters": {"num_words": 30}, "TextDataModule": {"text_encoder": encoder, "review_words": words}}
+        assert checkpoint_parts(flat)[2].review_words == expected

@@ -8,10 +8,9 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from rnn_lightning.analysis.curves import read_run
-from rnn_lightning.models.network import TextRNN
 from rnn_lightning.analysis.probe import format_table, gradient_profile
 
-from .conftest import load_script, model_without_recurrence
+from .conftest import make_network, model_without_recurrence, run_command
 
 
 def test_run_metrics_come_from_the_event_files(tiny_run):
@@ -24,7 +23,7 @@ def test_run_metrics_come_from_the_event_files(tiny_run):
 
 
 def test_plot_writes_both_figures_as_real_images(tiny_run, tmp_path, capsys):
-    assert load_script("plot").main([tiny_run[1].log_dir, tiny_run[1].log_dir, "--out", str(tmp_path)]) == 0
+    assert run_command("plot", [tiny_run[1].log_dir, tiny_run[1].log_dir, "--out", str(tmp_path)]) == 0
     for name in ("accuracy", "loss"):
         image = matplotlib.image.imread(tmp_path / f"{name}.png")
         assert image.shape[0] >= 300 and image.shape[1] >= 500 and image.std() > 0.01  # not blank
@@ -36,15 +35,15 @@ def test_plot_explains_a_run_without_epochs(tmp_path, capsys):
     writer = SummaryWriter(str(tmp_path / "version_0"))
     writer.add_scalar("something/else", 1.0, 0)
     writer.close()
-    assert load_script("plot").main([str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert run_command("plot", [str(tmp_path), "--out", str(tmp_path)]) == 2
     assert "no epoch was logged yet" in capsys.readouterr().err
-    assert load_script("plot").main([str(tmp_path / "missing")]) == 2
+    assert run_command("plot", [str(tmp_path / "missing")]) == 2
     assert "no TensorBoard event files" in capsys.readouterr().err
 
 
 def test_probe_gives_finite_norms_at_every_distance_and_leaves_the_model_alone():
     torch.manual_seed(0)
-    model = TextRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    model = make_network(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
     ids, labels = torch.randint(0, 30, (6, 40)), torch.tensor([0.0, 1.0] * 3)
     profile = gradient_profile(model, ids, labels, "rnn")
     assert profile.norms.shape == (40,) and np.isfinite(profile.norms).all() and (profile.norms > 0).all()
@@ -57,7 +56,7 @@ def test_probe_table_for_fresh_rnn_versus_lstm():
     profiles = []
     for cell in ("rnn", "lstm"):
         torch.manual_seed(0)
-        profiles.append(gradient_profile(TextRNN(num_words=30, embed_dim=8, hidden_size=8, cell=cell), ids,
+        profiles.append(gradient_profile(make_network(num_words=30, embed_dim=8, hidden_size=8, cell=cell), ids,
                                          labels, f"{cell} fresh init"))
     lines = format_table(profiles, distances=(1, 10, 50)).splitlines()
     assert lines[0].split() == ["model", "d=1", "d=10", "d=50", "d=50/d=1"] and len(lines) == 4
@@ -70,7 +69,7 @@ def test_probe_table_for_fresh_rnn_versus_lstm():
 def test_probe_script_on_the_tiny_archive(tiny_archive, tmp_path, capsys):
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path), "--num-words", "30", "--maxlen", "24",
             "--cell", "rnn", "gru", "--reviews", "8", "--out", str(tmp_path)]
-    assert load_script("probe_gradients").main(args) == 0
+    assert run_command("probe", args) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[2].startswith("rnn fresh init") and out[3].startswith("gru fresh init")
     assert matplotlib.image.imread(tmp_path / "gradient_probe.png").shape[0] >= 300
@@ -92,7 +91,7 @@ def _reviews_of_lengths(lengths: list[int], steps: int = 10) -> torch.Tensor:
 
 def test_real_word_probe_averages_each_distance_over_the_reviews_with_a_word_there():
     torch.manual_seed(0)
-    model = TextRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    model = make_network(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
     ids, labels = _reviews_of_lengths([3, 5, 8]), torch.tensor([0.0, 1.0, 1.0])
     real = gradient_profile(model, ids, labels, "rnn", real_words_only=True)
     everything = gradient_profile(model, ids, labels, "rnn")
@@ -107,7 +106,7 @@ def test_real_word_probe_averages_each_distance_over_the_reviews_with_a_word_the
 
 def test_a_masked_model_is_probed_on_each_review_alone_and_has_no_gradient_at_padding():
     torch.manual_seed(0)
-    model = TextRNN(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
+    model = make_network(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
     ids, labels = _reviews_of_lengths([3, 5, 8]), torch.tensor([0.0, 1.0, 1.0])
     batch = gradient_profile(model, ids, labels, "rnn masked", real_words_only=True)
     alone = [gradient_profile(model, ids[row:row + 1], labels[row:row + 1], "one", real_words_only=True)

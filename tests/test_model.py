@@ -1,17 +1,18 @@
 import pytest
 import torch
 
-from rnn_lightning.models.network import TextRNN
 from rnn_lightning.training.summary import KERAS_SIMPLE_RNN_TOTAL, keras_summary
+
+from .conftest import make_classifier, make_network
 
 
 def test_output_is_one_logit_per_review():
-    model = TextRNN(num_words=50, embed_dim=8, hidden_size=6, num_layers=2)
+    model = make_network(num_words=50, embed_dim=8, hidden_size=6, num_layers=2)
     assert model(torch.randint(0, 50, (5, 17))).shape == (5,)
 
 
 def test_parameter_counts_per_layer_match_keras_with_the_second_bias_frozen():
-    model = TextRNN()
+    model = make_network()
     per_layer = {layer: [p for n, p in model.rnn.named_parameters() if n.endswith(f"_l{layer}")] for layer in range(4)}
     for parameters in per_layer.values():
         assert sum(p.numel() for p in parameters) == 2_112  # torch: two bias vectors
@@ -23,7 +24,7 @@ def test_parameter_counts_per_layer_match_keras_with_the_second_bias_frozen():
 
 
 def test_both_biases_train_when_asked():
-    model = TextRNN(single_bias=False)
+    model = make_network(single_bias=False)
     assert all(p.requires_grad for p in model.parameters())
 
 
@@ -44,7 +45,7 @@ def glorot_limit(tensor: torch.Tensor) -> float:
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_keras_initialisers_give_the_right_range_and_spread(cell):
     torch.manual_seed(0)
-    model = TextRNN(cell=cell)
+    model = make_network(cell=cell)
     assert_uniform(model.embedding.weight, 0.05, "embedding")
     for layer in range(4):
         weight_ih = getattr(model.rnn, f"weight_ih_l{layer}")
@@ -67,7 +68,7 @@ def test_initialisers_tell_keras_from_torch_defaults():
 
 
 def test_keras_initialisation():
-    model = TextRNN(cell="lstm")
+    model = make_network(cell="lstm")
     assert model.embedding.weight.abs().max() <= 0.05
     recurrent = model.rnn.weight_hh_l0  # (4 * 32, 32): orthogonal columns, as Keras's orthogonal initializer
     torch.testing.assert_close(recurrent.T @ recurrent, torch.eye(32), atol=1e-5, rtol=0)
@@ -76,23 +77,21 @@ def test_keras_initialisation():
 
 
 def test_gru_keeps_both_biases_like_keras_reset_after():
-    model = TextRNN(cell="gru")
+    model = make_network(cell="gru")
     assert all(p.requires_grad for p in model.parameters())
     assert sum(p.numel() for n, p in model.rnn.named_parameters() if n.endswith("_l0")) == 6_336  # Keras GRU(32)
 
 
 def test_the_loss_is_binary_cross_entropy_on_logits():
-    from rnn_lightning.training.module import TextClassifier
 
     logits, labels = torch.tensor([2.0, -1.0, 0.3]), torch.tensor([1.0, 1.0, 0.0])
     expected = -(labels * torch.log(torch.sigmoid(logits)) + (1 - labels) * torch.log(1 - torch.sigmoid(logits)))
-    torch.testing.assert_close(TextClassifier(num_words=30).loss(logits, labels), expected.mean())
+    torch.testing.assert_close(make_classifier(num_words=30).loss(logits, labels), expected.mean())
 
 
 def test_predict_step_takes_a_tensor_or_a_dataloader_tuple():
-    from rnn_lightning.training.module import TextClassifier
 
-    module = TextClassifier(num_words=30, embed_dim=4, hidden_size=3, num_layers=1).eval()
+    module = make_classifier(num_words=30, embed_dim=4, hidden_size=3, num_layers=1).eval()
     ids = torch.randint(1, 30, (3, 7))
     expected = torch.sigmoid(module(ids))
     torch.testing.assert_close(module.predict_step(ids, 0), expected)
@@ -104,34 +103,32 @@ def test_predict_step_takes_a_tensor_or_a_dataloader_tuple():
     ("lr", 0.0, 1e-9, "lr must be positive"), ("rho", 1.0, 0.999, "rho must lie"), ("rho", -0.1, 0.0, "rho must lie"),
     ("eps", -1e-9, 0.0, "eps must not")])
 def test_optimiser_settings_that_cannot_train_are_refused(name, refused, accepted, message):
-    from rnn_lightning.training.module import TextClassifier
 
     with pytest.raises(ValueError, match=message):
-        TextClassifier(num_words=30, **{name: refused})
-    assert TextClassifier(num_words=30, **{name: accepted}).hparams[name] == accepted  # the edge is allowed
+        make_classifier(num_words=30, **{name: refused})
+    assert make_classifier(num_words=30, **{name: accepted}).hparams[name] == accepted  # the edge is allowed
 
 
 def test_an_encoder_of_another_size_is_refused():
-    from rnn_lightning.training.module import TextClassifier
     from rnn_lightning.data.text import TextEncoder
 
     with pytest.raises(ValueError, match="the encoder has num_words=20, the model 30"):
-        TextClassifier(num_words=30, encoder=TextEncoder.from_ranked(["a"], num_words=20))
+        make_classifier(num_words=30, encoder=TextEncoder.from_ranked(["a"], num_words=20))
 
 
 @pytest.mark.parametrize("setting", [{"num_words": 0}, {"embed_dim": 0}, {"hidden_size": 0}, {"num_layers": 0}])
 def test_sizes_below_one_are_refused(setting):
     with pytest.raises(ValueError, match=f"{next(iter(setting))} must be at least 1"):
-        TextRNN(**setting)
+        make_network(**setting)
 
 
 def test_unknown_cell_is_refused():
     with pytest.raises(ValueError, match="cell must be one of"):
-        TextRNN(cell="transformer")
+        make_network(cell="transformer")
 
 
 def test_keras_summary_lists_layers_shapes_and_totals():
-    text = keras_summary(TextRNN(), maxlen=500)
+    text = keras_summary(make_network(), maxlen=500)
     rows = {line.split(" (")[0]: line.split() for line in text.splitlines()[2:8]}
     assert rows["embedding"][-4:] == ["500,", "32)", "320,000", "320,000"]
     for layer in (1, 2, 3):
@@ -146,14 +143,14 @@ def test_the_summary_shows_a_head_per_class_and_says_which_recurrence_runs():
     from rnn_lightning.models.compiled import recurrence_path
     from rnn_lightning.training.summary import recurrence_description
 
-    text = keras_summary(TextRNN(num_classes=4), maxlen=500)
+    text = keras_summary(make_network(num_classes=4), maxlen=500)
     head = next(line for line in text.splitlines() if line.startswith("head"))
     assert head.split()[-3:] == ["4)", "132", "132"]  # 32 x 4 weights and 4 biases
     cpu = torch.device("cpu")
-    assert recurrence_description(TextRNN(), cpu) == f"fast CPU path, {recurrence_path()}"
-    assert recurrence_description(TextRNN(fast_cpu_path=False), cpu) == "RNN (--no-fast-path)"
-    assert recurrence_description(TextRNN(cell="gru"), cpu) == f"fast CPU path, {recurrence_path()}"
-    assert recurrence_description(TextRNN(cell="lstm"), cpu) == f"fast CPU path, {recurrence_path()}"
-    assert recurrence_description(TextRNN(cell="lstm", fast_cpu_path=False), cpu) == "LSTM (--no-fast-path)"
-    assert recurrence_description(TextRNN(cell="gru", fast_cpu_path=False), cpu) == "GRU (--no-fast-path)"
-    assert recurrence_description(TextRNN(), torch.device("cuda")) == "cuDNN (RNN)"
+    assert recurrence_description(make_network(), cpu) == f"fast CPU path, {recurrence_path()}"
+    assert recurrence_description(make_network(fast_path=False), cpu) == "RNN (--no-fast-path)"
+    assert recurrence_description(make_network(cell="gru"), cpu) == f"fast CPU path, {recurrence_path()}"
+    assert recurrence_description(make_network(cell="lstm"), cpu) == f"fast CPU path, {recurrence_path()}"
+    assert recurrence_description(make_network(cell="lstm", fast_path=False), cpu) == "LSTM (--no-fast-path)"
+    assert recurrence_description(make_network(cell="gru", fast_path=False), cpu) == "GRU (--no-fast-path)"
+    assert recurrence_description(make_network(), torch.device("cuda")) == "cuDNN (RNN)"

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
 from rnn_lightning.data.corpus import EMPTY_TEXT, UNKNOWN_LABEL, BadRowError
-from rnn_lightning.data.datamodule import IMDBDataModule, SkippedRowsWarning, TextDataModule
+from rnn_lightning.data.datamodule import SkippedRowsWarning, TextDataModule
 from rnn_lightning.serving.inference import classify, load_model, predict, predict_proba, word_influence
-from rnn_lightning.training.module import TextClassifier
+from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
 
-from .conftest import TOPICS, load_script, write_topics_csv
+from .conftest import TOPICS, make_classifier, make_datamodule, run_command, write_topics_csv
 
 
 @pytest.fixture()
@@ -30,7 +29,7 @@ def topics(tmp_path) -> Path:
 
 
 def datamodule(source: Path | str, data_dir: Path, **settings) -> TextDataModule:
-    module = TextDataModule(source=str(source), data_dir=str(data_dir), num_words=40, maxlen=16, batch_size=16,
+    module = make_datamodule(source=str(source), data_dir=str(data_dir), num_words=40, maxlen=16, batch_size=16,
                             **settings)
     module.prepare_data()
     module.setup()
@@ -62,7 +61,8 @@ def test_the_vocabulary_comes_from_the_training_split_only(topics, tmp_path):
 
 def test_encoding_in_chunks_gives_what_encoding_at_once_gives(topics, tmp_path, monkeypatch):
     whole = datamodule(topics, tmp_path / "whole")
-    monkeypatch.setattr("rnn_lightning.data.datamodule.ENCODE_CHUNK_ROWS", 7)  # 150 rows: 21 full chunks and a partial one
+    # 150 rows: 21 full chunks and a partial one
+    monkeypatch.setattr("rnn_lightning.data.datamodule.ENCODE_CHUNK_ROWS", 7)
     chunked = datamodule(topics, tmp_path / "chunked")
     for split in ("train", "test"):
         assert np.array_equal(np.load(chunked.cache_path() / f"x_{split}.npy"),
@@ -87,7 +87,7 @@ def test_the_cache_is_reused_and_rebuilt_when_the_content_or_a_read_setting_chan
 def test_bad_rows_stop_preparation_and_leave_nothing_behind(topics, tmp_path):
     with (topics / "train.csv").open("a", encoding="utf-8") as handle:
         handle.write('"",1\n')
-    data = TextDataModule(source=str(topics), data_dir=str(tmp_path / "data"), num_words=40, maxlen=16)
+    data = make_datamodule(source=str(topics), data_dir=str(tmp_path / "data"), num_words=40, maxlen=16)
     with pytest.raises(BadRowError, match=f"train.csv, line 151: {EMPTY_TEXT}"):
         data.prepare_data()
     assert [path.name for path in (tmp_path / "data").iterdir()] == [".prepare.lock"]
@@ -96,7 +96,7 @@ def test_bad_rows_stop_preparation_and_leave_nothing_behind(topics, tmp_path):
 def test_skipped_rows_are_counted_per_reason_and_reported(topics, tmp_path):
     with (topics / "train.csv").open("a", encoding="utf-8") as handle:
         handle.write('"",1\n"a new goal",7\n"",2\n')
-    data = TextDataModule(source=str(topics), data_dir=str(tmp_path / "data"), num_words=40, maxlen=16,
+    data = make_datamodule(source=str(topics), data_dir=str(tmp_path / "data"), num_words=40, maxlen=16,
                           skip_bad_rows=True)
     with pytest.warns(SkippedRowsWarning, match=f"skipped 3 bad row\\(s\\): 2 {EMPTY_TEXT}, 1 {UNKNOWN_LABEL}"):
         data.prepare_data()
@@ -106,7 +106,7 @@ def test_skipped_rows_are_counted_per_reason_and_reported(topics, tmp_path):
 
 def test_a_split_with_no_usable_rows_is_refused(topics, tmp_path):
     (topics / "test.csv").write_text('"",1\n', encoding="utf-8")
-    data = TextDataModule(source=str(topics), data_dir=str(tmp_path / "data"), skip_bad_rows=True)
+    data = make_datamodule(source=str(topics), data_dir=str(tmp_path / "data"), skip_bad_rows=True)
     with pytest.raises(ValueError, match="test split .* has no usable rows"), warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedRowsWarning)
         data.prepare_data()
@@ -114,9 +114,9 @@ def test_a_split_with_no_usable_rows_is_refused(topics, tmp_path):
 
 def test_options_for_ones_own_data_are_refused_with_imdb(tiny_archive, tmp_path):
     with pytest.raises(ValueError, match="labels apply to your own data files"):
-        TextDataModule(source=str(tiny_archive), data_dir=str(tmp_path), labels=["a", "b"])
+        make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path), labels=["a", "b"])
     with pytest.raises(ValueError, match="test_source apply"):
-        IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path), test_source=str(tmp_path))
+        make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path), test_source=str(tmp_path))
 
 
 # Digests of the tiny archive's encoding (full splits in file order, then the seeded train/val split), made
@@ -130,7 +130,7 @@ def test_imdb_is_encoded_and_split_exactly_as_before(tiny_archive, tmp_path):
     def digest(array) -> str:
         return hashlib.sha256(np.ascontiguousarray(np.asarray(array)).tobytes()).hexdigest()[:16]
 
-    data = IMDBDataModule(source=str(tiny_archive), data_dir=str(tmp_path), num_words=30, maxlen=24)
+    data = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path), num_words=30, maxlen=24)
     data.prepare_data()
     data.setup()
     found = {"x_train": digest(np.load(data.cache_path() / "x_train.npy")),
@@ -176,19 +176,18 @@ def test_the_checkpoint_carries_the_class_names_and_predicts_every_class(topics_
 
 def test_predict_cli_prints_the_label_and_every_class(topics_run, capsys):
     _, best, _ = topics_run
-    cli = load_script("predict")
-    assert cli.main(["--ckpt", str(best), "The coach praised the league"]) == 0
+    assert run_command("predict", ["--ckpt", str(best), "The coach praised the league"]) == 0
     header, line = capsys.readouterr().out.splitlines()
     assert header.split() == ["label", "p(sports)", "p(business)", "p(tech)", "review"]
     assert line.split()[0] == "sports" and sum(map(float, line.split()[1:4])) == pytest.approx(1.0, abs=2e-3)
-    assert cli.main(["--ckpt", str(best), "--json", "Investors sold shares"]) == 0
+    assert run_command("predict", ["--ckpt", str(best), "--json", "Investors sold shares"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["label"] == "business" and set(record["probabilities"]) == set(TOPICS)
 
 
 def test_plot_draws_the_confusion_matrix_of_a_tested_run(topics_run, tmp_path, capsys):
     run, _, _ = topics_run
-    assert load_script("plot").main([str(run), "--out", str(tmp_path)]) == 0
+    assert run_command("plot", [str(run), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "confusion.png").stat().st_size > 10_000
     assert f"wrote {tmp_path / 'confusion.png'}" in capsys.readouterr().out
 
@@ -197,7 +196,7 @@ def test_testing_data_without_a_test_split_is_refused_before_training(topics, tm
     (topics / "test.csv").unlink()
     args = ["--data-source", str(topics), "--data-dir", str(tmp_path / "data"), "--logdir", str(tmp_path / "logs"),
             "--accelerator", "cpu", "--test"]
-    assert load_script("fit").main(args) == 2
+    assert run_command("fit", args) == 2
     assert capsys.readouterr().err.strip().endswith("has no test split to test on: give one (--test-data)")
     assert not (tmp_path / "logs").exists()
 
@@ -213,9 +212,9 @@ def test_resuming_onto_other_classes_is_refused(topics, tmp_path):
 
 def test_the_model_refuses_class_names_that_do_not_fit_and_single_classes():
     with pytest.raises(ValueError, match="2 label names"):
-        TextClassifier(num_classes=3, label_names=["a", "b"])
+        make_classifier(num_classes=3, label_names=["a", "b"])
     with pytest.raises(ValueError, match="num_classes must be at least 2"):
-        TextClassifier(num_classes=1)
+        make_classifier(num_classes=1)
 
 
 def test_an_imdb_checkpoint_from_before_class_names_still_loads_as_negative_positive(tiny_run, tmp_path):

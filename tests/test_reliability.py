@@ -1,5 +1,6 @@
 """Failure handling: nothing bad downloaded, extracted, trained or loaded is ever kept or run."""
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -14,15 +15,20 @@ import lightning as L
 import pytest
 import torch
 
-from rnn_lightning.training.callbacks import NonFiniteError
-from rnn_lightning.training.checkpoints import AtomicCheckpointIO, CheckpointError, find_last_checkpoint, read_checkpoint
-from rnn_lightning.data.datamodule import IMDBDataModule
+from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.data.download import DownloadError, download, file_digest
+from rnn_lightning.data.sources import KNOWN_MD5
 from rnn_lightning.serving.inference import load_model
+from rnn_lightning.training.callbacks import NonFiniteError
+from rnn_lightning.training.checkpoints import (
+    AtomicCheckpointIO,
+    CheckpointError,
+    find_last_checkpoint,
+    read_checkpoint,
+)
 from rnn_lightning.training.module import TextClassifier
-from rnn_lightning.data.sources import KNOWN_MD5, OFFLINE_ENV
-from rnn_lightning.training.trainer import fit
 
+from .conftest import make_classifier, make_datamodule, run_fit
 from .http_server import MisbehavingServer
 
 pytestmark = pytest.mark.reliability
@@ -97,12 +103,11 @@ def test_retries_back_off_exponentially_and_one_attempt_means_one(server, tmp_pa
 
 def test_datamodule_downloads_once_then_works_offline(server, tmp_path, monkeypatch):
     url = server.url("/aclImdb_v1.tar.gz")
-    first = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
+    first = make_datamodule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
     first.prepare_data()
-    monkeypatch.setenv(OFFLINE_ENV, "1")
     for path in tmp_path.glob("imdb-encoded-*"):
         shutil.rmtree(path)  # force a rebuild: it must come from the downloaded archive, not the network
-    second = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
+    second = make_datamodule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24, offline=True)
     second.prepare_data()
     second.setup()
     assert server.requests[("/aclImdb_v1.tar.gz")] == 1 and len(second.test_set) == 80
@@ -113,7 +118,7 @@ def test_a_known_url_must_match_its_published_md5(server, tmp_path, monkeypatch)
     body = server.files["/aclImdb_v1.tar.gz"]
     monkeypatch.setattr("rnn_lightning.data.download.time.sleep", lambda seconds: None)  # no backoff between retries
     monkeypatch.setitem(KNOWN_MD5, url, "0" * 32)
-    datamodule = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
+    datamodule = make_datamodule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
     with pytest.raises(DownloadError, match=f"expected md5 {'0' * 32}, got {md5(body)}"):
         datamodule.prepare_data()
     assert sorted(path.name for path in tmp_path.iterdir()) == [".prepare.lock"]  # nothing kept
@@ -126,8 +131,8 @@ def test_a_known_url_must_match_its_published_md5(server, tmp_path, monkeypatch)
 
 
 def test_two_processes_preparing_at_once_download_and_extract_once(server, tmp_path):
-    code = ("import sys; from rnn_lightning.data.datamodule import IMDBDataModule; "
-            "IMDBDataModule(source=sys.argv[1], data_dir=sys.argv[2], num_words=30, maxlen=24).prepare_data()")
+    code = ("import sys; from rnn_lightning.data.datamodule import TextDataModule; "
+            "make_datamodule(source=sys.argv[1], data_dir=sys.argv[2], num_words=30, maxlen=24).prepare_data()")
     url = server.url("/aclImdb_v1.tar.gz")
     processes = [subprocess.Popen([sys.executable, "-c", code, url, str(tmp_path)]) for _ in range(2)]
     assert [process.wait(timeout=120) for process in processes] == [0, 0]
@@ -135,7 +140,7 @@ def test_two_processes_preparing_at_once_download_and_extract_once(server, tmp_p
     assert len(list(tmp_path.glob("extracted-*/aclImdb"))) == 1 and len(list(tmp_path.glob("imdb-encoded-*"))) == 1
     assert not list(tmp_path.rglob("*.part")) and not list(tmp_path.glob("extracted-*/.aclImdb.*"))
     for _ in range(2):  # both processes' view: the same valid cache
-        datamodule = IMDBDataModule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
+        datamodule = make_datamodule(source=url, data_dir=str(tmp_path), num_words=30, maxlen=24)
         datamodule.setup()
         assert len(datamodule.test_set) == 80
 
@@ -146,9 +151,9 @@ def test_a_corrupt_cache_is_rebuilt_and_a_tokenizer_change_rebuilds(tiny_datamod
     for damaged in (cache / "x_train.npy", cache / "meta.json"):
         damaged.write_bytes(os.urandom(damaged.stat().st_size))
     tiny_datamodule.prepare_data()
-    IMDBDataModule(**tiny_datamodule.hparams).setup()  # loads: the cache was rebuilt
+    make_datamodule(**dataclasses.asdict(tiny_datamodule.settings)).setup()  # loads: the cache was rebuilt
     monkeypatch.setattr("rnn_lightning.data.datamodule.TOKENIZER_VERSION", 99)
-    assert IMDBDataModule(**tiny_datamodule.hparams).cache_path() != cache
+    assert make_datamodule(**dataclasses.asdict(tiny_datamodule.settings)).cache_path() != cache
 
 
 # --------------------------------------------------------------------------------------------- training path
@@ -228,10 +233,10 @@ def test_sigterm_or_ctrl_c_stops_with_a_fresh_checkpoint(tiny_archive, tmp_path,
     assert last.stat().st_mtime_ns >= sent_ns and read_checkpoint(last)["global_step"] > before
 
 
-def _train(datamodule: IMDBDataModule, logdir: Path, max_epochs: int, ckpt_path: str | None = None):
+def _train(datamodule: TextDataModule, logdir: Path, max_epochs: int, ckpt_path: str | None = None):
     L.seed_everything(7, verbose=False)
-    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
-    return fit(module, datamodule, logdir=str(logdir), max_epochs=max_epochs, ckpt_path=ckpt_path,
+    module = make_classifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    return run_fit(module, datamodule, logdir=str(logdir), max_epochs=max_epochs, ckpt_path=ckpt_path,
                deterministic=True, **QUIET)
 
 
@@ -265,9 +270,9 @@ def test_resume_from_the_middle_of_an_epoch_is_bitwise_equal(tiny_datamodule, tm
     midway = steps_per_epoch + 2  # two batches into the second epoch
     straight = read_checkpoint(_train(tiny_datamodule, tmp_path / "straight", 3).last_checkpoint)
     L.seed_everything(7, verbose=False)
-    module = TextClassifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    module = make_classifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
     with pytest.raises(_Crash):
-        fit(module, tiny_datamodule, logdir=str(tmp_path / "crashed"), max_epochs=3, deterministic=True,
+        run_fit(module, tiny_datamodule, logdir=str(tmp_path / "crashed"), max_epochs=3, deterministic=True,
             callbacks=[_SaveThenCrashAt(midway, tmp_path / "mid.ckpt")], **QUIET)
     assert read_checkpoint(tmp_path / "mid.ckpt")["global_step"] == midway
     resumed = read_checkpoint(_train(tiny_datamodule, tmp_path / "resumed", 3, str(tmp_path / "mid.ckpt"))
@@ -312,7 +317,7 @@ def _all_finite(path: Path) -> bool:
 def test_a_nan_batch_stops_the_run_before_it_reaches_a_checkpoint(tiny_datamodule, tmp_path):
     module = _PoisonedAtStep5(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
     with pytest.raises(NonFiniteError, match="non-finite gradient .* at step 5"):
-        fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=3, **QUIET)
+        run_fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=3, **QUIET)
     saved = list(tmp_path.rglob("*.ckpt"))
     assert saved and all(_all_finite(path) for path in saved)  # epoch 1 was saved, all of it finite
 
@@ -357,9 +362,9 @@ def test_a_pickle_payload_is_refused_and_never_runs(tiny_run, tmp_path):
     torch.save(checkpoint, path)
     with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
         load_model(path)
-    datamodule = IMDBDataModule(source=str(tmp_path / "unused"), data_dir=str(tmp_path))
+    datamodule = make_datamodule(source=str(tmp_path / "unused"), data_dir=str(tmp_path))
     with pytest.raises(CheckpointError):
-        fit(TextClassifier(), datamodule, logdir=str(tmp_path / "logs"), ckpt_path=str(path), **QUIET)
+        run_fit(make_classifier(), datamodule, logdir=str(tmp_path / "logs"), ckpt_path=str(path), **QUIET)
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--ckpt", str(path), "good"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
@@ -384,6 +389,6 @@ def test_an_unreachable_source_says_how_to_use_a_local_copy(tmp_path):
     closed = MisbehavingServer()
     unused_port = closed.server.server_address[1]
     closed.server.server_close()  # nothing listens there now: connections are refused at once
-    datamodule = IMDBDataModule(source=f"http://127.0.0.1:{unused_port}/aclImdb_v1.tar.gz", data_dir=str(tmp_path))
+    datamodule = make_datamodule(source=f"http://127.0.0.1:{unused_port}/aclImdb_v1.tar.gz", data_dir=str(tmp_path))
     with pytest.raises(DownloadError, match="pass --data-source or set IMDB_SOURCE"):
         datamodule.prepare_data()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_lightning.serving.inference import load_model, predict, read_review_words
+from rnn_lightning.serving.inference import load_model, predict
 from rnn_lightning.serving.loadtest import free_port, run_load, running_server
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def test_answers_carry_label_and_every_class_probability_as_predict_gives_them(s
 
 
 def test_texts_far_shorter_than_the_training_reviews_are_flagged(server, checkpoint):
-    review_words = read_review_words(checkpoint)
+    review_words = load_model(checkpoint).text.review_words
     assert review_words is not None and review_words["p5"] > 1  # the tiny reviews have 3 to 40 words
     status, answer = post(server, {"texts": ["great", " ".join(["film"] * review_words["p5"])]})
     assert status == 200

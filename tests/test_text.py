@@ -3,7 +3,16 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rnn_lightning.data.text import INDEX_FROM, OOV_ID, PAD_ID, START_ID, TextEncoder, pad_sequences, rank_counts, tokenize
+from rnn_lightning.data.text import (
+    INDEX_FROM,
+    OOV_ID,
+    PAD_ID,
+    START_ID,
+    TextEncoder,
+    pad_sequences,
+    rank_counts,
+    tokenize,
+)
 
 
 def test_tokenize_lowercases_drops_line_breaks_keeps_apostrophes():

@@ -124,7 +124,7 @@ class Invocation:
 
     def dump(self) -> str:
         """The resolved config as YAML: given back to ``--config``, it repeats the command."""
-        return self.parser.dump(self.config, skip_none=True)
+        return self.parser.dump(self.config)
 
     def fail(self, error: BaseException | str) -> int:
         return fail(self.prog, error)
