@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -71,10 +72,14 @@ class _Checked:
     """Refuses, on construction, a value outside its field's bound, with a one-line reason."""
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
             bound, value = field.metadata.get("bound"), getattr(self, field.name)
             if bound is not None and value is not None and not (isinstance(value, bool) or bound.admits(value)):
                 raise ValueError(f"{field.name} must be {bound.describe()}, got {value}")
+            if typing.get_origin(hints[field.name]) is Literal and value not in typing.get_args(hints[field.name]):
+                raise ValueError(f"{field.name} must be one of {list(typing.get_args(hints[field.name]))}, "
+                                 f"got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import tarfile
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -216,3 +217,8 @@ def run_in_fresh_thread(function, *args: object) -> object:
 def run_command(name: str, args: list[str]) -> int:
     """``rnn-lightning <name> <args>`` in-process, with the old script's name in its messages."""
     return main([name, *args], prog=f"{name}.py")
+
+
+def split_labels(datamodule: TextDataModule, split: str) -> np.ndarray:
+    """Every label of a full split, in source order, read from the DataModule's cache."""
+    return np.load(datamodule.cache_path() / f"y_{split}.npy")

@@ -17,7 +17,7 @@ from rnn_lightning.data.sources import is_labeled_review, iter_split
 from rnn_lightning.data.spec import TextSpec
 from rnn_lightning.data.text import OOV_ID, START_ID
 
-from .conftest import REAL_ARCHIVE, add_file, make_datamodule, write_tiny_archive
+from .conftest import REAL_ARCHIVE, add_file, make_datamodule, split_labels, write_tiny_archive
 
 
 def test_split_sizes_shapes_and_dtypes(tiny_datamodule):
@@ -156,8 +156,6 @@ def test_reviews_and_loaders_need_setup_first(tiny_archive, tmp_path):
     datamodule = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path))
     with pytest.raises(RuntimeError, match=r"call prepare_data\(\) and setup\(\) first"):
         datamodule.review(0)
-    with pytest.raises(RuntimeError, match=r"call prepare_data\(\) and setup\(\) first"):
-        datamodule.labels("train")
     with pytest.raises(RuntimeError, match=r"call setup\(\) first"):
         datamodule.train_dataloader()
     with pytest.raises(RuntimeError, match=r"call prepare_data\(\) first"):
@@ -326,7 +324,7 @@ def test_real_archive_has_25000_balanced_reviews_per_split(tmp_path):
     datamodule.setup()
     assert (len(datamodule.train_set), len(datamodule.val_set), len(datamodule.test_set)) == (20_000, 5_000, 25_000)
     for split in ("train", "test"):
-        labels = datamodule.labels(split)
+        labels = split_labels(datamodule, split)
         assert len(labels) == 25_000 and int(labels.sum()) == 12_500
     assert datamodule.encoder.words[:3] == ("the", "and", "a")
     assert len(datamodule.encoder.words) == 10_000 - 4
@@ -439,7 +437,7 @@ def test_the_datamodule_records_its_training_lengths(tiny_datamodule):
     from rnn_lightning.data.datamodule import word_count_percentiles, words_seen
 
     assert tiny_datamodule.review_words == word_count_percentiles(words_seen(tiny_datamodule.train_set.tensors[0]))
-    assert tiny_datamodule.state_dict()["review_words"] == tiny_datamodule.review_words
+    assert tiny_datamodule.spec.review_words == tiny_datamodule.review_words
 
 
 def test_each_rank_gets_its_own_share_of_every_split(tiny_datamodule):
@@ -465,7 +463,7 @@ def test_each_rank_gets_its_own_share_of_every_split(tiny_datamodule):
 
 def test_the_smallest_settings_that_can_work_are_accepted(tmp_path):
     edge = make_datamodule(source=str(tmp_path / "unused.tar.gz"), data_dir=str(tmp_path / "data"), num_words=5,
-                          maxlen=1, batch_size=1, val_fraction=0.001, num_workers=0)
-    assert (edge.hparams.num_words, edge.hparams.maxlen, edge.hparams.batch_size) == (5, 1, 1)
-    with pytest.raises(ValueError, match="val_fraction must lie strictly between 0 and 1, got 0.0"):
+                           maxlen=1, batch_size=1, val_fraction=0.001, num_workers=0)
+    assert (edge.settings.num_words, edge.settings.maxlen, edge.settings.batch_size) == (5, 1, 1)
+    with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\), got 0.0"):
         make_datamodule(source=str(tmp_path / "unused.tar.gz"), val_fraction=0.0)

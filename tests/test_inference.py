@@ -10,7 +10,7 @@ import torch
 
 from rnn_lightning.serving.inference import CheckpointError, load_model, predict
 
-from .conftest import make_classifier, make_datamodule, run_command
+from .conftest import make_classifier, make_datamodule, make_spec, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEWS = ["Brilliant, moving and wonderful.", "Awful dull boring terrible plot.", "the film the actor the scene"]
@@ -19,8 +19,10 @@ REVIEWS = ["Brilliant, moving and wonderful.", "Awful dull boring terrible plot.
 def test_checkpoint_loads_with_weights_only_and_carries_plain_text_settings(tiny_run):
     _, result = tiny_run
     checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
-    assert all(isinstance(v, (int, float, str, bool)) for v in checkpoint["hyper_parameters"].values())
-    text = checkpoint["text_encoder"]
+    hparams = checkpoint["hyper_parameters"]
+    assert set(hparams) == {"model", "optimizer"}
+    assert all(isinstance(v, (int, float, str, bool)) for group in hparams.values() for v in group.values())
+    text = checkpoint["text_spec"]["encoder"]
     assert isinstance(text["words"], list) and (text["num_words"], text["maxlen"]) == (30, 24)
     assert (text["start_id"], text["oov_id"], text["index_from"]) == (1, 2, 3)
 
@@ -71,21 +73,20 @@ def test_predict_names_the_empty_review(tiny_run):
     with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
         predict(model, ["good film"], batch_size=0)
 
-    with pytest.raises(ValueError, match="the model has no text encoder"):
-        predict(make_classifier(num_words=30), ["good film"])
 
+def test_the_model_saves_its_text_spec_and_refuses_to_resume_on_other_data(tiny_run):
+    from rnn_lightning.training.checkpoints import CheckpointError as Refused
 
-def test_the_model_saves_and_restores_the_vocabulary_it_was_given(tiny_run):
-
-    encoder = load_model(tiny_run[1].last_checkpoint).encoder
-    checkpoint = {}
-    make_classifier(num_words=30, encoder=encoder).on_save_checkpoint(checkpoint)
-    assert checkpoint == {"text_encoder": encoder.to_dict()}
-    restored = make_classifier(num_words=30)
-    restored.on_load_checkpoint(checkpoint)
-    assert restored.encoder == encoder
-    make_classifier(num_words=30).on_save_checkpoint(empty := {})
-    assert empty == {}  # no vocabulary given: the DataModule's state carries it
+    spec = load_model(tiny_run[1].last_checkpoint).text
+    checkpoint = {"hyper_parameters": {"model": {}, "optimizer": {}}}
+    make_classifier(spec=spec).on_save_checkpoint(checkpoint)
+    assert checkpoint["text_spec"] == spec.to_dict()
+    make_classifier(spec=spec).on_load_checkpoint(checkpoint)  # the same data resumes
+    with pytest.raises(Refused, match="another vocabulary"):
+        make_classifier(spec=make_spec(30, maxlen=24)).on_load_checkpoint(checkpoint)
+    other_classes = dataclasses.replace(spec, label_names=("bad", "good"))
+    with pytest.raises(Refused, match="trained on the classes"):
+        make_classifier(spec=other_classes).on_load_checkpoint(checkpoint)
 
 
 @pytest.mark.parametrize("make, message", [
@@ -273,5 +274,6 @@ def test_training_lengths_are_read_only_when_complete(tiny_datamodule):
         nested = {"hyper_parameters": {"model": {}, "optimizer": {}}, "text_spec": spec}
         assert checkpoint_parts(nested)[2].review_words == expected
         # The layout of bc6124b and before: the lengths in the DataModule's state.
-        flat = {"hyper_parameters": {"num_words": 30}, "TextDataModule": {"text_encoder": encoder, "review_words": words}}
+        data_state = {"text_encoder": encoder, "review_words": words}
+        flat = {"hyper_parameters": {"num_words": 30}, "TextDataModule": data_state}
         assert checkpoint_parts(flat)[2].review_words == expected

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from rnn_lightning.settings import OptimizerSettings
 from rnn_lightning.training.summary import KERAS_SIMPLE_RNN_TOTAL, keras_summary
 
 from .conftest import make_classifier, make_network
@@ -89,31 +90,14 @@ def test_the_loss_is_binary_cross_entropy_on_logits():
     torch.testing.assert_close(make_classifier(num_words=30).loss(logits, labels), expected.mean())
 
 
-def test_predict_step_takes_a_tensor_or_a_dataloader_tuple():
-
-    module = make_classifier(num_words=30, embed_dim=4, hidden_size=3, num_layers=1).eval()
-    ids = torch.randint(1, 30, (3, 7))
-    expected = torch.sigmoid(module(ids))
-    torch.testing.assert_close(module.predict_step(ids, 0), expected)
-    torch.testing.assert_close(module.predict_step((ids,), 0), expected)  # what a TensorDataset's loader yields
-    torch.testing.assert_close(module.predict_step([ids, torch.zeros(3)], 0), expected)
-
-
 @pytest.mark.parametrize("name, refused, accepted, message", [
-    ("lr", 0.0, 1e-9, "lr must be positive"), ("rho", 1.0, 0.999, "rho must lie"), ("rho", -0.1, 0.0, "rho must lie"),
-    ("eps", -1e-9, 0.0, "eps must not")])
+    ("lr", 0.0, 1e-9, "lr must be positive"), ("rho", 1.0, 0.999, r"rho must be in \[0, 1\)"),
+    ("rho", -0.1, 0.0, r"rho must be in \[0, 1\)"), ("eps", -1e-9, 0.0, "eps must be not negative")])
 def test_optimiser_settings_that_cannot_train_are_refused(name, refused, accepted, message):
-
     with pytest.raises(ValueError, match=message):
-        make_classifier(num_words=30, **{name: refused})
-    assert make_classifier(num_words=30, **{name: accepted}).hparams[name] == accepted  # the edge is allowed
-
-
-def test_an_encoder_of_another_size_is_refused():
-    from rnn_lightning.data.text import TextEncoder
-
-    with pytest.raises(ValueError, match="the encoder has num_words=20, the model 30"):
-        make_classifier(num_words=30, encoder=TextEncoder.from_ranked(["a"], num_words=20))
+        OptimizerSettings(**{name: refused})
+    module = make_classifier(num_words=30, optimizer=OptimizerSettings(**{name: accepted}))  # the edge is allowed
+    assert module.hparams["optimizer"][name] == accepted  # saved in the checkpoint's hyperparameters
 
 
 @pytest.mark.parametrize("setting", [{"num_words": 0}, {"embed_dim": 0}, {"hidden_size": 0}, {"num_layers": 0}])

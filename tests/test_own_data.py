@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -16,7 +17,7 @@ from rnn_lightning.data.datamodule import SkippedRowsWarning, TextDataModule
 from rnn_lightning.serving.inference import classify, load_model, predict, predict_proba, word_influence
 from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
 
-from .conftest import TOPICS, make_classifier, make_datamodule, run_command, write_topics_csv
+from .conftest import TOPICS, make_classifier, make_datamodule, run_command, split_labels, write_topics_csv
 
 
 @pytest.fixture()
@@ -43,7 +44,7 @@ def test_a_multi_class_collection_gives_class_indices_and_a_held_out_validation_
     ids, labels = next(iter(data.train_dataloader()))
     assert ids.shape == (16, 16) and ids.dtype == torch.int32
     assert labels.dtype == torch.int64 and set(labels.tolist()) <= {0, 1, 2}
-    assert data.state_dict()["label_names"] == ["sports", "business", "tech"]
+    assert data.spec.label_names == ("sports", "business", "tech")
     assert "striker" in data.encoder.words  # ranked on the training split
 
 
@@ -67,7 +68,7 @@ def test_encoding_in_chunks_gives_what_encoding_at_once_gives(topics, tmp_path, 
     for split in ("train", "test"):
         assert np.array_equal(np.load(chunked.cache_path() / f"x_{split}.npy"),
                               np.load(whole.cache_path() / f"x_{split}.npy"))
-        assert np.array_equal(chunked.labels(split), whole.labels(split))
+        assert np.array_equal(split_labels(chunked, split), split_labels(whole, split))
 
 
 def test_the_cache_is_reused_and_rebuilt_when_the_content_or_a_read_setting_changes(topics, tmp_path, monkeypatch):
@@ -79,7 +80,7 @@ def test_the_cache_is_reused_and_rebuilt_when_the_content_or_a_read_setting_chan
     with (topics / "train.csv").open("a", encoding="utf-8") as handle:
         handle.write('"Another goal for the striker",0\n')
     changed = datamodule(topics, tmp_path / "data")
-    assert changed.cache_path() != cache and changed.labels("train").shape == (151,)
+    assert changed.cache_path() != cache and split_labels(changed, "train").shape == (151,)
     renamed = datamodule(topics, tmp_path / "data", labels=["S", "B", "T"])
     assert renamed.cache_path() != changed.cache_path() and renamed.label_names == ("S", "B", "T")
 
@@ -101,7 +102,7 @@ def test_skipped_rows_are_counted_per_reason_and_reported(topics, tmp_path):
     with pytest.warns(SkippedRowsWarning, match=f"skipped 3 bad row\\(s\\): 2 {EMPTY_TEXT}, 1 {UNKNOWN_LABEL}"):
         data.prepare_data()
     data.setup()
-    assert data.skipped_rows == {EMPTY_TEXT: 2, UNKNOWN_LABEL: 1} and len(data.labels("train")) == 150
+    assert data.skipped_rows == {EMPTY_TEXT: 2, UNKNOWN_LABEL: 1} and len(split_labels(data, "train")) == 150
 
 
 def test_a_split_with_no_usable_rows_is_refused(topics, tmp_path):
@@ -135,7 +136,8 @@ def test_imdb_is_encoded_and_split_exactly_as_before(tiny_archive, tmp_path):
     data.setup()
     found = {"x_train": digest(np.load(data.cache_path() / "x_train.npy")),
              "x_test": digest(np.load(data.cache_path() / "x_test.npy")),
-             "y_train": digest(data.labels("train").astype(np.int64)), "words": digest(np.asarray(data.encoder.words)),
+             "y_train": digest(split_labels(data, "train").astype(np.int64)),
+             "words": digest(np.asarray(data.encoder.words)),
              "val_x": digest(data.val_set.tensors[0].numpy()), "train_x": digest(data.train_set.tensors[0].numpy()),
              "val_y": digest(data.val_set.tensors[1].numpy())}
     assert found == IMDB_DIGESTS
@@ -159,8 +161,7 @@ def test_a_multi_class_run_learns_and_reports_per_class_test_metrics(topics_run)
 def test_the_checkpoint_carries_the_class_names_and_predicts_every_class(topics_run):
     _, best, _ = topics_run
     checkpoint = read_checkpoint(best)
-    assert checkpoint["label_names"] == ["sports", "business", "tech"]
-    assert checkpoint["hyper_parameters"]["num_classes"] == 3
+    assert checkpoint["text_spec"]["label_names"] == ["sports", "business", "tech"]
     model = load_model(best)
     texts = ["The striker scored a goal this season", "Shares and profit as investors watch rates",
              "A startup ships new chip software"]
@@ -203,26 +204,15 @@ def test_testing_data_without_a_test_split_is_refused_before_training(topics, tm
 
 def test_resuming_onto_other_classes_is_refused(topics, tmp_path):
     data = datamodule(topics, tmp_path / "data")
-    state = data.state_dict()
+    checkpoint = {"hyper_parameters": {"model": {}, "optimizer": {}}}
+    make_classifier(spec=data.spec).on_save_checkpoint(checkpoint)
     other = datamodule(topics, tmp_path / "data", labels=["a", "b", "c"])
     with pytest.raises(CheckpointError, match="classes"):
-        other.load_state_dict(state)
-    data.load_state_dict(state)  # its own state is accepted
+        make_classifier(spec=other.spec).on_load_checkpoint(checkpoint)
+    make_classifier(spec=data.spec).on_load_checkpoint(checkpoint)  # its own classes are accepted
 
 
-def test_the_model_refuses_class_names_that_do_not_fit_and_single_classes():
-    with pytest.raises(ValueError, match="2 label names"):
-        make_classifier(num_classes=3, label_names=["a", "b"])
-    with pytest.raises(ValueError, match="num_classes must be at least 2"):
-        make_classifier(num_classes=1)
+def test_a_classifier_needs_two_classes_or_more(tiny_datamodule):
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        dataclasses.replace(tiny_datamodule.spec, label_names=("only",))
 
-
-def test_an_imdb_checkpoint_from_before_class_names_still_loads_as_negative_positive(tiny_run, tmp_path):
-    _, result = tiny_run
-    checkpoint = torch.load(result.last_checkpoint, weights_only=True)
-    for state in (checkpoint, *(v for v in checkpoint.values() if isinstance(v, dict))):
-        state.pop("label_names", None)
-    checkpoint["hyper_parameters"].pop("num_classes")
-    old = tmp_path / "old.ckpt"
-    torch.save(checkpoint, old)
-    assert load_model(old).class_names == ("negative", "positive")

@@ -19,6 +19,7 @@ from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.data.download import DownloadError, download, file_digest
 from rnn_lightning.data.sources import KNOWN_MD5
 from rnn_lightning.serving.inference import load_model
+from rnn_lightning.settings import ModelSettings, OptimizerSettings
 from rnn_lightning.training.callbacks import NonFiniteError
 from rnn_lightning.training.checkpoints import (
     AtomicCheckpointIO,
@@ -132,7 +133,9 @@ def test_a_known_url_must_match_its_published_md5(server, tmp_path, monkeypatch)
 
 def test_two_processes_preparing_at_once_download_and_extract_once(server, tmp_path):
     code = ("import sys; from rnn_lightning.data.datamodule import TextDataModule; "
-            "make_datamodule(source=sys.argv[1], data_dir=sys.argv[2], num_words=30, maxlen=24).prepare_data()")
+            "from rnn_lightning.settings import DataSettings; "
+            "TextDataModule(DataSettings(source=sys.argv[1], data_dir=sys.argv[2], num_words=30, maxlen=24))"
+            ".prepare_data()")
     url = server.url("/aclImdb_v1.tar.gz")
     processes = [subprocess.Popen([sys.executable, "-c", code, url, str(tmp_path)]) for _ in range(2)]
     assert [process.wait(timeout=120) for process in processes] == [0, 0]
@@ -235,7 +238,7 @@ def test_sigterm_or_ctrl_c_stops_with_a_fresh_checkpoint(tiny_archive, tmp_path,
 
 def _train(datamodule: TextDataModule, logdir: Path, max_epochs: int, ckpt_path: str | None = None):
     L.seed_everything(7, verbose=False)
-    module = make_classifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    module = make_classifier(spec=datamodule.spec, embed_dim=8, hidden_size=8, num_layers=2)
     return run_fit(module, datamodule, logdir=str(logdir), max_epochs=max_epochs, ckpt_path=ckpt_path,
                deterministic=True, **QUIET)
 
@@ -270,7 +273,7 @@ def test_resume_from_the_middle_of_an_epoch_is_bitwise_equal(tiny_datamodule, tm
     midway = steps_per_epoch + 2  # two batches into the second epoch
     straight = read_checkpoint(_train(tiny_datamodule, tmp_path / "straight", 3).last_checkpoint)
     L.seed_everything(7, verbose=False)
-    module = make_classifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    module = make_classifier(spec=tiny_datamodule.spec, embed_dim=8, hidden_size=8, num_layers=2)
     with pytest.raises(_Crash):
         run_fit(module, tiny_datamodule, logdir=str(tmp_path / "crashed"), max_epochs=3, deterministic=True,
             callbacks=[_SaveThenCrashAt(midway, tmp_path / "mid.ckpt")], **QUIET)
@@ -315,7 +318,8 @@ def _all_finite(path: Path) -> bool:
 
 
 def test_a_nan_batch_stops_the_run_before_it_reaches_a_checkpoint(tiny_datamodule, tmp_path):
-    module = _PoisonedAtStep5(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+    module = _PoisonedAtStep5(ModelSettings(embed_dim=8, hidden_size=8, num_layers=2), OptimizerSettings(),
+                              tiny_datamodule.spec)
     with pytest.raises(NonFiniteError, match="non-finite gradient .* at step 5"):
         run_fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=3, **QUIET)
     saved = list(tmp_path.rglob("*.ckpt"))

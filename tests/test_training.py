@@ -4,7 +4,9 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rnn_lightning.data.spec import TextSpec
 from rnn_lightning.serving.inference import load_model, predict
+from rnn_lightning.settings import OptimizerSettings
 from rnn_lightning.training.checkpoints import CheckpointError
 from rnn_lightning.training.module import VAL_ACC, TextClassifier
 
@@ -13,15 +15,16 @@ from .conftest import make_classifier, make_datamodule, run_fit
 QUIET = {"accelerator": "cpu", "enable_progress_bar": False, "log_every_n_steps": 1}
 
 
-def tiny_module() -> TextClassifier:
-    return make_classifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2)
+def tiny_module(spec: TextSpec) -> TextClassifier:
+    """A small model of the data's spec; :func:`fit` builds it once the data is prepared."""
+    return make_classifier(spec=spec, embed_dim=8, hidden_size=8, num_layers=2)
 
 
 def test_fast_dev_run_wires_everything_and_writes_nothing(tiny_datamodule, tmp_path, monkeypatch):
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)  # Lightning's fallback location for checkpoints is the working directory
-    result = run_fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path / "logs"), fast_dev_run=True, **QUIET)
+    result = run_fit(tiny_module, tiny_datamodule, logdir=str(tmp_path / "logs"), fast_dev_run=True, **QUIET)
     assert result.best_checkpoint is None
     assert not list((tmp_path / "logs").rglob("*.ckpt"))
     assert not list(workdir.iterdir())
@@ -30,7 +33,7 @@ def test_fast_dev_run_wires_everything_and_writes_nothing(tiny_datamodule, tmp_p
 @pytest.mark.slow
 def test_short_run_writes_checkpoints_and_tensorboard_curves(tiny_datamodule, tmp_path):
     torch.manual_seed(0)
-    result = run_fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path / "logs"), max_epochs=2, test=True, **QUIET)
+    result = run_fit(tiny_module, tiny_datamodule, logdir=str(tmp_path / "logs"), max_epochs=2, test=True, **QUIET)
     run = Path(result.log_dir)
     assert Path(result.best_checkpoint).is_file() and Path(result.last_checkpoint).name == "last.ckpt"
 
@@ -43,7 +46,7 @@ def test_short_run_writes_checkpoints_and_tensorboard_curves(tiny_datamodule, tm
     assert result.best_val_acc == pytest.approx(max(event.value for event in events.Scalars(VAL_ACC)))
 
     model = load_model(result.best_checkpoint)
-    assert model.hparams.cell == "rnn" and model.encoder == tiny_datamodule.encoder
+    assert model.settings.cell == "rnn" and model.encoder == tiny_datamodule.encoder
     ids, labels = tiny_datamodule.test_set.tensors
     with torch.no_grad():
         test_acc = float(((model(ids) >= 0).float() == labels).float().mean())  # logit >= 0 is p >= 0.5
@@ -53,8 +56,8 @@ def test_short_run_writes_checkpoints_and_tensorboard_curves(tiny_datamodule, tm
 @pytest.mark.slow
 def test_resume_from_last_continues_the_same_run(tiny_datamodule, tmp_path):
     logdir = str(tmp_path / "logs")
-    first = run_fit(tiny_module(), tiny_datamodule, logdir=logdir, max_epochs=1, **QUIET)
-    resumed = run_fit(tiny_module(), tiny_datamodule, logdir=logdir, max_epochs=2, ckpt_path="last", **QUIET)
+    first = run_fit(tiny_module, tiny_datamodule, logdir=logdir, max_epochs=1, **QUIET)
+    resumed = run_fit(tiny_module, tiny_datamodule, logdir=logdir, max_epochs=2, ckpt_path="last", **QUIET)
     assert resumed.log_dir == first.log_dir
     last = torch.load(resumed.last_checkpoint, map_location="cpu", weights_only=True)
     assert last["epoch"] == 1 and last["global_step"] == 2 * len(tiny_datamodule.train_dataloader())
@@ -62,9 +65,9 @@ def test_resume_from_last_continues_the_same_run(tiny_datamodule, tmp_path):
 
 def test_resume_without_a_checkpoint_fails_instead_of_starting_over(tiny_datamodule, tmp_path):
     with pytest.raises(FileNotFoundError, match="no last.ckpt"):
-        run_fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), ckpt_path="last", max_epochs=1, **QUIET)
+        run_fit(tiny_module, tiny_datamodule, logdir=str(tmp_path), ckpt_path="last", max_epochs=1, **QUIET)
     with pytest.raises(CheckpointError, match="no such checkpoint"):
-        run_fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), ckpt_path=str(tmp_path / "x.ckpt"), **QUIET)
+        run_fit(tiny_module, tiny_datamodule, logdir=str(tmp_path), ckpt_path=str(tmp_path / "x.ckpt"), **QUIET)
 
 
 def test_optimizer_is_keras_rmsprop_over_trainable_parameters_only():
@@ -80,7 +83,7 @@ def test_optimizer_is_keras_rmsprop_over_trainable_parameters_only():
 def test_gradient_norms_and_epoch_times_reach_tensorboard(tiny_datamodule, tmp_path):
     from rnn_lightning.training.callbacks import RecurrentGradNorms
 
-    result = run_fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), max_epochs=2,
+    result = run_fit(tiny_module, tiny_datamodule, logdir=str(tmp_path), max_epochs=2,
                  callbacks=[RecurrentGradNorms(every_n_steps=2)], **QUIET)
     events = EventAccumulator(result.log_dir)
     events.Reload()
@@ -104,7 +107,7 @@ def test_mask_padding_trains_on_length_grouped_batches(tiny_archive, tmp_path):
     assert sum(len(labels) for _, labels in batches) == 16
     lengths = [(ids != 0).sum(1) for ids, _ in batches]
     assert lengths[0].max() <= lengths[-1].min()  # validation batches come in length order
-    module = make_classifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
+    module = make_classifier(spec=datamodule.spec, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
     result = run_fit(module, datamodule, logdir=str(tmp_path / "logs"), max_epochs=1, **QUIET)
     assert Path(result.best_checkpoint).is_file()
     assert torch.load(result.best_checkpoint, weights_only=True)["hyper_parameters"]["mask_padding"] is True
@@ -114,7 +117,7 @@ def test_mask_padding_trains_on_length_grouped_batches(tiny_archive, tmp_path):
 @pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
 def test_mixed_precision_trains(tiny_datamodule, tmp_path, precision):
     torch.manual_seed(0)
-    module = tiny_module()
+    module = tiny_module(tiny_datamodule.spec)
     initial = {name: tensor.clone() for name, tensor in module.state_dict().items()}
     result = run_fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=1, precision=precision, **QUIET)
     assert result.best_val_acc is not None
@@ -128,7 +131,7 @@ def test_mixed_precision_trains(tiny_datamodule, tmp_path, precision):
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
 def test_gpu_training_uses_cudnn_and_loads_on_cpu(tiny_datamodule, tmp_path, precision):
     torch.manual_seed(0)
-    module = tiny_module()
+    module = tiny_module(tiny_datamodule.spec)
     result = run_fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=1, precision=precision,
                  accelerator="gpu", devices=1, enable_progress_bar=False)
     on_gpu = load_model(result.last_checkpoint, map_location="cuda")
@@ -144,7 +147,8 @@ def test_gpu_training_uses_cudnn_and_loads_on_cpu(tiny_datamodule, tmp_path, pre
 
 def test_last_ckpt_holds_the_final_epoch_even_without_improvement(tiny_datamodule, tmp_path):
     # Steps far below float32's resolution of the weights: they never change, so val/acc is flat.
-    module = make_classifier(num_words=30, embed_dim=8, hidden_size=8, num_layers=2, lr=1e-30)
+    module = make_classifier(spec=tiny_datamodule.spec, embed_dim=8, hidden_size=8, num_layers=2,
+                             optimizer=OptimizerSettings(lr=1e-30))
     result = run_fit(module, tiny_datamodule, logdir=str(tmp_path), max_epochs=3, **QUIET)
     steps_per_epoch = len(tiny_datamodule.train_dataloader())
     assert Path(result.best_checkpoint).name.startswith("epoch=00-")  # the best never moved...
@@ -152,7 +156,7 @@ def test_last_ckpt_holds_the_final_epoch_even_without_improvement(tiny_datamodul
 
 
 def test_exactly_the_studys_curves_are_logged_once_per_epoch(tiny_datamodule, tmp_path):
-    result = run_fit(tiny_module(), tiny_datamodule, logdir=str(tmp_path), max_epochs=1, limit_train_batches=2, **QUIET)
+    result = run_fit(tiny_module, tiny_datamodule, logdir=str(tmp_path), max_epochs=1, limit_train_batches=2, **QUIET)
     events = EventAccumulator(result.log_dir)
     events.Reload()
     assert set(events.Tags()["scalars"]) == {"train/loss", "train/acc", "val/loss", "val/acc", "time/epoch_s", "epoch"}

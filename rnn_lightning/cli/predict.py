@@ -21,7 +21,7 @@ def parser() -> ArgumentParser:
     parser.add_argument("--logdir", default="lightning_logs", help="where to look for the default checkpoint")
     parser.add_argument("--file", type=str | None, default=None,
                         help="read one text per line from this file (UTF-8), streamed")
-    parser.add_argument("--json", type=bool, default=False,
+    parser.add_argument("--json", action="store_true",
                         help="print one JSON object per text: label, probabilities, text")
     parser.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu", "auto"), help="where the model runs")
     parser.add_argument("--batch_size", type=int, default=256, help="texts per forward pass")
