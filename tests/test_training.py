@@ -110,7 +110,7 @@ def test_mask_padding_trains_on_length_grouped_batches(tiny_archive, tmp_path):
     module = make_classifier(spec=datamodule.spec, embed_dim=8, hidden_size=8, num_layers=2, mask_padding=True)
     result = run_fit(module, datamodule, logdir=str(tmp_path / "logs"), max_epochs=1, **QUIET)
     assert Path(result.best_checkpoint).is_file()
-    assert torch.load(result.best_checkpoint, weights_only=True)["hyper_parameters"]["mask_padding"] is True
+    assert torch.load(result.best_checkpoint, weights_only=True)["hyper_parameters"]["model"]["mask_padding"] is True
 
 
 @pytest.mark.slow
