@@ -1,12 +1,14 @@
-"""Every environment variable the project reads, in one place; only the entry points call these.
+"""Every environment variable the project reads, read here and nowhere else.
 
-The library itself takes explicit arguments (a source, ``offline=``, ``compiled=``): these functions turn the
-environment into those arguments' defaults where the command line starts.
+The library takes explicit arguments (a source, ``offline=``, :func:`~rnn_lightning.models.compiled.allow_compiled`):
+the command line turns the first three variables into those arguments' defaults where it starts. The last
+says where torch keeps the compiled recurrences.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 #: Name, and what it does when set.
 VARIABLES = {
@@ -30,6 +32,11 @@ def offline() -> bool:
 def compiled_recurrences_allowed() -> bool:
     """False when ``$RNN_LIGHTNING_NO_COMPILE`` is set: the compiled recurrences are then never built."""
     return not _flag("RNN_LIGHTNING_NO_COMPILE")
+
+
+def torch_extensions_dir() -> Path:
+    """Where torch builds and keeps extensions: ``$TORCH_EXTENSIONS_DIR``, else ``~/.cache/torch_extensions``."""
+    return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
 
 
 def _flag(name: str) -> bool:

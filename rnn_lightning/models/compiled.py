@@ -24,6 +24,8 @@ from types import ModuleType
 import torch
 from filelock import FileLock
 
+from rnn_lightning.environment import torch_extensions_dir
+
 SOURCE = Path(__file__).with_name("csrc") / "recurrence.cpp"
 # -march=native: the library is built on the machine that runs it, and named after that machine's CPU.
 # -fopenmp: at::parallel_for splits the batch across threads only when built with OpenMP, as torch is.
@@ -65,11 +67,6 @@ def _ninja_on_path() -> Iterator[None]:
         os.environ["PATH"] = previous
 
 
-def _extensions_root() -> Path:
-    """Where torch keeps built extensions: ``$TORCH_EXTENSIONS_DIR``, else ``~/.cache/torch_extensions``."""
-    return Path(os.environ.get("TORCH_EXTENSIONS_DIR") or Path.home() / ".cache" / "torch_extensions")
-
-
 _allowed = [True]
 
 
@@ -97,7 +94,7 @@ def recurrence_kernel() -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         name = extension_name()
-        build_directory = _extensions_root() / name
+        build_directory = torch_extensions_dir() / name
         build_directory.mkdir(parents=True, exist_ok=True)
         # torch marks a build in progress with a plain "lock" file and waits for it to vanish: a build that
         # was killed leaves it behind, and every later process would wait forever. Builds are serialised here

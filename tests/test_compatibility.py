@@ -1,0 +1,84 @@
+"""The restructured code does what the code of bc6124b did: its checkpoints load and predict the same, and the
+same seed trains the same weights (see fixtures/README.md for how the fixtures were made)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnn_lightning.serving.inference import load_model, predict_proba
+from rnn_lightning.training.checkpoints import read_checkpoint
+
+from .conftest import run_command
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PREDICTIONS = json.loads((FIXTURES / "predictions_bc6124b.json").read_text(encoding="utf-8"))
+# The commands that made weights_bc6124b.pt, as they were typed then (the flags of that release).
+TINY_RUN = ["--num-words", "30", "--maxlen", "24", "--batch-size", "16", "--max-epochs", "2", "--accelerator", "cpu",
+            "--seed", "0", "--deterministic"]
+RUNS = {"faithful": [], "mask_padding": ["--mask-padding"], "lstm": ["--cell", "lstm"]}
+
+
+@pytest.mark.parametrize("name", sorted(PREDICTIONS))
+def test_a_checkpoint_made_before_predicts_the_same(name):
+    expected = PREDICTIONS[name]
+    model = load_model(FIXTURES / name)
+    assert model.class_names == tuple(expected["class_names"])
+    # Made on the machine the fixtures come from, the answers agree to the last bit; elsewhere to rounding.
+    torch.testing.assert_close(torch.tensor(predict_proba(model, expected["texts"])),
+                               torch.tensor(expected["probabilities"]), rtol=0, atol=1e-6)
+
+
+def test_a_checkpoint_from_before_class_names_were_saved_loads_as_negative_positive(tmp_path):
+    checkpoint = read_checkpoint(FIXTURES / "imdb_rnn_bc6124b.ckpt")
+    assert "label_names" in checkpoint  # one layout of bc6124b: the names beside the flat hyperparameters
+    for state in (checkpoint, checkpoint["TextDataModule"]):
+        state.pop("label_names")
+    checkpoint["hyper_parameters"].pop("num_classes")
+    torch.save(checkpoint, tmp_path / "older.ckpt")
+    model = load_model(tmp_path / "older.ckpt")
+    assert model.class_names == ("negative", "positive") and model.num_classes == 2
+    assert predict_proba(model, ["great film"]) == predict_proba(load_model(FIXTURES / "imdb_rnn_bc6124b.ckpt"),
+                                                                 ["great film"])
+
+
+def _cpu() -> str:
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), "unknown")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RUNS)
+def test_the_same_seed_trains_the_same_weights_as_before(tiny_archive, tmp_path, name):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir", str(tmp_path),
+            *TINY_RUN, *RUNS[name]]
+    assert run_command("fit", args) == 0
+    weights = read_checkpoint(tmp_path / "version_0" / "checkpoints" / "last.ckpt")["state_dict"]
+    recorded = torch.load(FIXTURES / "weights_bc6124b.pt", weights_only=True)
+    expected = recorded["weights"][name]
+    assert weights.keys() == expected.keys()
+    # Bitwise where the fixture was made (same CPU, instruction set and torch build); on another CPU the compiled
+    # kernels (-march=native) and torch's own may round differently, so there the weights need only be close.
+    here = (_cpu(), torch.backends.cpu.get_cpu_capability(), str(torch.__version__))
+    bitwise = here == (recorded["cpu"], recorded["capability"], recorded["torch"])
+    for key, tensor in expected.items():
+        if bitwise:
+            assert torch.equal(weights[key], tensor), key
+        else:
+            torch.testing.assert_close(weights[key], tensor, rtol=1e-4, atol=1e-5, msg=key)
+
+
+@pytest.mark.slow
+def test_a_run_repeats_exactly_from_its_saved_config(tiny_archive, tmp_path, capsys):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir",
+            str(tmp_path / "logs"), *TINY_RUN, "--cell", "gru", "--model.embed_dim", "8"]
+    assert run_command("fit", args) == 0
+    config = tmp_path / "logs" / "version_0" / "config.yaml"
+    assert f"config: {config}" in capsys.readouterr().out
+    assert run_command("fit", ["--config", str(config)]) == 0
+    first, again = (read_checkpoint(tmp_path / "logs" / f"version_{n}" / "checkpoints" / "last.ckpt")
+                    for n in (0, 1))
+    assert first["hyper_parameters"] == again["hyper_parameters"]
+    assert first["hyper_parameters"]["model"]["embed_dim"] == 8 and first["text_spec"] == again["text_spec"]
+    assert all(torch.equal(first["state_dict"][key], again["state_dict"][key]) for key in first["state_dict"])
