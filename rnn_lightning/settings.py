@@ -48,8 +48,6 @@ class Bound:
         if self.high == math.inf:
             if self.low == 0 and self.low_open:
                 return "positive"
-            if self.low == 0:
-                return "not negative"
             return f"larger than {low}" if self.low_open else f"at least {low}"
         return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
 
@@ -103,11 +101,11 @@ class DataSettings(_Checked):
     split_seed: int = 42
     """Seed of the train/validation split, independent of the training seed."""
     shuffle_seed: int = 42
-    """Seed of the per-epoch shuffling of training batches (the command line links it to the run's seed)."""
+    """Seed of the per-epoch shuffling of training batches."""
     num_workers: int = bounded(0, NOT_NEGATIVE)
     """DataLoader worker processes; the data is memory-mapped, so 0 is usually fastest."""
     group_by_length: bool = False
-    """Batch texts of similar length together (the command line links it to the model's mask_padding)."""
+    """Batch texts of similar length together (for a model that skips the padding)."""
     offline: bool = False
     """Never download: use a local archive, folder or one downloaded before (default: $IMDB_OFFLINE)."""
     val_source: str | None = None

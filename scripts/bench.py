@@ -1,4 +1,4 @@
-"""Benchmark training: ``rnn-lightning bench``, under the script name earlier releases documented."""
+"""Benchmark training: ``rnn-lightning bench`` under its earlier name."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""The depth experiment (Findings II): ``rnn-lightning depth``, under the script name earlier releases documented."""
+"""The depth experiment (Findings II): ``rnn-lightning depth`` under its earlier name."""
 
 import sys
 

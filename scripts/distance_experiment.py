@@ -1,4 +1,4 @@
-"""The distance experiment (Findings II): ``rnn-lightning distance``, under the script name earlier releases documented."""
+"""The distance experiment (Findings II): ``rnn-lightning distance`` under its earlier name."""
 
 import sys
 

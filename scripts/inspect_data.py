@@ -1,4 +1,4 @@
-"""Decode one encoded text back to words: ``rnn-lightning inspect``, under the script name earlier releases documented."""
+"""Decode one encoded text back to words: ``rnn-lightning inspect`` under its earlier name."""
 
 import sys
 

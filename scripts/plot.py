@@ -1,4 +1,4 @@
-"""Draw the curves and the confusion matrix: ``rnn-lightning plot``, under the script name earlier releases documented."""
+"""Draw the curves and the confusion matrix: ``rnn-lightning plot`` under its earlier name."""
 
 import sys
 

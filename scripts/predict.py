@@ -1,4 +1,4 @@
-"""Classify raw texts with one checkpoint: ``rnn-lightning predict``, under the script name earlier releases documented."""
+"""Classify raw texts with one checkpoint: ``rnn-lightning predict`` under its earlier name."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""The vanishing-gradient probe: ``rnn-lightning probe``, under the script name earlier releases documented."""
+"""The vanishing-gradient probe: ``rnn-lightning probe`` under its earlier name."""
 
 import sys
 

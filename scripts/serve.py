@@ -1,4 +1,4 @@
-"""Serve one checkpoint over HTTP: ``rnn-lightning serve``, under the script name earlier releases documented."""
+"""Serve one checkpoint over HTTP: ``rnn-lightning serve`` under its earlier name."""
 
 import sys
 

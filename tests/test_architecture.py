@@ -82,7 +82,8 @@ before = state()
 for module in pkgutil.walk_packages(rnn_lightning.__path__, "rnn_lightning."):
     importlib.import_module(module.name)
 after = state()
-assert before == after, [name for name, a, b in zip(("backend", "filters", "env", "loggers", "subnormals"), before, after) if a != b]
+names = ("backend", "filters", "env", "loggers", "subnormals")
+assert before == after, [name for name, a, b in zip(names, before, after) if a != b]
 print("unchanged")
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -76,7 +76,7 @@ FIT_BAD_VALUES = [
     (["--limit-val-batches", "-0.5"], "invalid value -0.5 for limit_val_batches"),
     (["--precision", "17"], "Precision '17' is invalid"),
     (["--devices", "4096", "--accelerator", "cpu"], "4096 CPU devices requested, this machine has"),
-    (["--log-grad-norms", "-1"], "log_grad_norms must be not negative, got -1"),
+    (["--log-grad-norms", "-1"], "log_grad_norms must be at least 0, got -1"),
     (["--batch-size", "many"], "Parser key \"data.batch_size\": Expected a <class 'int'>. Got value: many"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
 ]

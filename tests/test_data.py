@@ -186,7 +186,7 @@ def test_the_datamodule_hands_the_model_its_vocabulary_class_names_and_lengths(t
     ({"maxlen": 0}, "maxlen must be at least 1"),
     ({"num_words": 4}, "num_words must be larger than 4"),
     ({"val_fraction": 1.0}, r"val_fraction must be in \(0, 1\), got 1.0"),
-    ({"num_workers": -1}, "num_workers must be not negative"),
+    ({"num_workers": -1}, "num_workers must be at least 0"),
 ])
 def test_impossible_settings_are_refused_before_anything_is_touched(tmp_path, setting, message):
     with pytest.raises(ValueError, match=message):

@@ -92,7 +92,7 @@ def test_the_loss_is_binary_cross_entropy_on_logits():
 
 @pytest.mark.parametrize("name, refused, accepted, message", [
     ("lr", 0.0, 1e-9, "lr must be positive"), ("rho", 1.0, 0.999, r"rho must be in \[0, 1\)"),
-    ("rho", -0.1, 0.0, r"rho must be in \[0, 1\)"), ("eps", -1e-9, 0.0, "eps must be not negative")])
+    ("rho", -0.1, 0.0, r"rho must be in \[0, 1\)"), ("eps", -1e-9, 0.0, "eps must be at least 0")])
 def test_optimiser_settings_that_cannot_train_are_refused(name, refused, accepted, message):
     with pytest.raises(ValueError, match=message):
         OptimizerSettings(**{name: refused})

@@ -73,7 +73,7 @@ def test_print_config_shows_the_resolved_settings(capsys):
     (lambda: DataSettings(val_fraction=0.0), r"val_fraction must be in \(0, 1\), got 0.0"),
     (lambda: ModelSettings(cell="transformer"), r"cell must be one of \['rnn', 'lstm', 'gru'\]"),
     (lambda: ModelSettings(num_layers=0), "num_layers must be at least 1, got 0"),
-    (lambda: TrainSettings(log_grad_norms=-1), "log_grad_norms must be not negative, got -1"),
+    (lambda: TrainSettings(log_grad_norms=-1), "log_grad_norms must be at least 0, got -1"),
 ])
 def test_settings_refuse_values_outside_their_bounds_on_construction(settings, message):
     with pytest.raises(ValueError, match=message):

@@ -19,7 +19,7 @@ from rnn_lightning.cli.process import quiet_known_warnings
 COMMANDS = {name: f"rnn_lightning.cli.{module}" for name, module in (
     ("fit", "fit"), ("test", "test"), ("predict", "predict"), ("serve", "serve"), ("inspect", "inspect"),
     ("plot", "plot"), ("bench", "bench"), ("probe", "probe"), ("distance", "distance"), ("depth", "depth"),
-    ("flags", "flags"))}
+    ("loadtest", "loadtest"), ("screenshot", "screenshot"), ("flags", "flags"))}
 
 
 def command_module(name: str) -> ModuleType:
@@ -37,6 +37,25 @@ def build_parser(prog: str = "rnn-lightning") -> ArgumentParser:
     return root
 
 
+def parse(argv: Sequence[str], prog: str | None = None) -> Invocation:
+    """Parse a command line, the subcommand first, flags of earlier releases included, settings built.
+
+    Raises:
+        Exception: Whatever the parser or a setting's bounds refuse (the caller turns it into one line).
+        SystemExit: For ``--help`` and ``--print_config``, after printing.
+    """
+    argv = list(argv)
+    root = build_parser()
+    name = argv[0] if argv and argv[0] in COMMANDS else None
+    if name is not None:
+        argv = [name, *modern_flags(argv[1:], _subparser(root, name), getattr(command_module(name), "RENAMED", None))]
+    config = root.parse_args(argv)
+    name = config.command
+    invocation = Invocation(prog or f"rnn-lightning {name}", name, _subparser(root, name), config[name])
+    invocation.settings()  # the settings' bounds, checked before anything heavy is imported or read
+    return invocation
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """Run one subcommand; return its exit status (2, after one line on stderr, for a bad command line).
 
@@ -45,26 +64,19 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         prog: The name errors start with (default: ``rnn-lightning <subcommand>``).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    root = build_parser()
-    name = argv[0] if argv and argv[0] in COMMANDS else None
-    prog = prog or f"rnn-lightning{f' {name}' if name else ''}"
-    if name is not None:
-        subparser = root._subcommands_action._name_parser_map[name]
-        argv = [name, *modern_flags(argv[1:], subparser, getattr(command_module(name), "RENAMED", None))]
     try:
-        config = root.parse_args(argv)
+        invocation = parse(argv, prog)
     except SystemExit:
         raise
     except Exception as error:  # noqa: BLE001 - any failure to parse is the command line's fault: one line
-        return fail(prog, error)
-    name = config.command
+        name = argv[0] if argv and argv[0] in COMMANDS else None
+        return fail(prog or f"rnn-lightning{f' {name}' if name else ''}", error)
     quiet_known_warnings()
-    invocation = Invocation(prog, root._subcommands_action._name_parser_map[name], config[name])
-    try:
-        invocation.settings()  # the settings' bounds, checked before anything heavy is imported or read
-    except (ValueError, TypeError) as error:
-        return fail(prog, error)
-    return command_module(name).run(invocation)
+    return command_module(invocation.name).run(invocation)
+
+
+def _subparser(root: ArgumentParser, name: str) -> ArgumentParser:
+    return root._subcommands_action._name_parser_map[name]
 
 
 if __name__ == "__main__":

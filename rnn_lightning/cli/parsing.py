@@ -112,9 +112,10 @@ def _is_list(action: Action) -> bool:
 
 @dataclass
 class Invocation:
-    """One command as it was called: its name for messages, its parser and what that parsed."""
+    """One command as it was called: its name for messages, the subcommand, its parser and what that parsed."""
 
     prog: str
+    name: str
     parser: ArgumentParser
     config: Namespace
 

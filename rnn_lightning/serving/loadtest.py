@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import math
 import os
 import signal
 import socket
@@ -125,3 +126,24 @@ def _healthy(base_url: str) -> bool:
             return response.status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
+
+
+def measure_server(serve: Sequence[str], texts: Sequence[str], expected: Sequence[float], requests: int, clients: int,
+                   texts_per_request: int) -> LoadResult:
+    """Start the server ``serve`` (a command, to which ``--server.port`` is added) and send it the load.
+
+    Request ``i`` holds ``texts_per_request`` of ``texts`` from position ``i`` on, cyclically; every answer is
+    checked against ``expected``, p(positive) of each text.
+    """
+    bodies = [{"texts": [texts[(i + j) % len(texts)] for j in range(texts_per_request)]} for i in range(requests)]
+
+    def check(index: int, status: int, answer: dict) -> bool:
+        if status != 200:
+            return False
+        positives = [result["probabilities"]["positive"] for result in answer["results"]]
+        wanted = [expected[(index + j) % len(texts)] for j in range(texts_per_request)]
+        return all(math.isclose(p, q, abs_tol=1e-5) for p, q in zip(positives, wanted, strict=True))
+
+    port = free_port()
+    with running_server([*serve, "--server.port", str(port)], f"http://127.0.0.1:{port}"):
+        return run_load(f"http://127.0.0.1:{port}/predict", bodies, clients, check)
