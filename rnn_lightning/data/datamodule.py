@@ -27,7 +27,7 @@ from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
 from rnn_lightning.data.corpus import CorpusSource, ReadOptions, is_corpus
 from rnn_lightning.data.sampling import LengthGroupedBatchSampler
 from rnn_lightning.data.sources import OFFICIAL_URL, IMDBSource, is_url, short_digest
-from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.data.spec import TextSpec, is_binary
 from rnn_lightning.data.text import (
     PAD_ID,
     START_ID,
@@ -220,7 +220,7 @@ class TextDataModule(L.LightningDataModule):
         self._cache = cache
         self.encoder = TextEncoder(cache.words, self.settings.num_words, self.settings.maxlen)
         self.skipped_rows = dict(cache.skipped_rows)
-        binary = len(cache.label_names) == 2
+        binary = is_binary(len(cache.label_names))
         if "val" in cache.rows:
             self.train_set, self.val_set = cache.split("train", binary), cache.split("val", binary)
         else:

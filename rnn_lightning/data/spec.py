@@ -11,6 +11,15 @@ from rnn_lightning.data.text import TextEncoder
 LENGTH_PERCENTILES = ("p5", "median", "p95")
 
 
+def is_binary(num_classes: int) -> bool:
+    """Whether a classifier of ``num_classes`` is the study's kind: one logit, a sigmoid head, binary cross-entropy.
+
+    The one place this rule is decided; the network's head, the loss, the metrics, the labels' dtype and the
+    predictions all follow it.
+    """
+    return num_classes == 2
+
+
 @dataclass(frozen=True)
 class TextSpec:
     """The data's side of a model: vocabulary and text settings, class names, and how long its texts were.
@@ -41,6 +50,10 @@ class TextSpec:
     @property
     def num_classes(self) -> int:
         return len(self.label_names)
+
+    @property
+    def binary(self) -> bool:
+        return is_binary(self.num_classes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python form, for a ``weights_only`` checkpoint."""

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from rnn_lightning.data.spec import is_binary
 from rnn_lightning.data.text import PAD_ID
 from rnn_lightning.models.recurrences import fast_stack, supports_fast_path
 from rnn_lightning.settings import ModelSettings
@@ -51,7 +52,7 @@ class TextRNN(nn.Module):
         self.embedding = nn.Embedding(num_words, settings.embed_dim)
         self.rnn = CELLS[settings.cell](settings.embed_dim, settings.hidden_size, num_layers=settings.num_layers,
                                         batch_first=True)
-        self.head = nn.Linear(settings.hidden_size, 1 if num_classes == 2 else num_classes)
+        self.head = nn.Linear(settings.hidden_size, 1 if is_binary(num_classes) else num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnn_lightning.data.spec import is_binary
 from rnn_lightning.data.text import chunked, pad_sequences, tokenize
 from rnn_lightning.models.denormals import denormals_flushed
 from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
@@ -131,7 +132,7 @@ def classify(model: TextClassifier, texts: Sequence[str], batch_size: int = 256)
 
 def most_likely(probabilities: Sequence[float]) -> int:
     """The predicted class; with two classes, class 1 from p >= 0.5 on (ties go to it, as in training's accuracy)."""
-    if len(probabilities) == 2:
+    if is_binary(len(probabilities)):
         return int(probabilities[1] >= 0.5)
     return max(range(len(probabilities)), key=probabilities.__getitem__)
 

@@ -20,7 +20,7 @@ from torchmetrics.classification import (
 )
 
 from rnn_lightning.data.sources import CLASS_NAMES
-from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.data.spec import TextSpec, is_binary
 from rnn_lightning.data.text import TextEncoder
 from rnn_lightning.models.network import TextRNN
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
@@ -56,7 +56,7 @@ class TextClassifier(L.LightningModule):
         self.settings, self.optimizer_settings, self.text = model, optimizer, text
         self.model = TextRNN(model, text.num_words, text.num_classes)
         num_classes = text.num_classes
-        self.binary = num_classes == 2
+        self.binary = text.binary
         self.loss = nn.BCEWithLogitsLoss() if self.binary else nn.CrossEntropyLoss()
         self.train_metrics, self.val_metrics, self.test_metrics = (
             _stage_metrics(num_classes, stage) for stage in ("train", "val", "test"))
@@ -151,7 +151,7 @@ class TextClassifier(L.LightningModule):
 
 def _stage_metrics(num_classes: int, stage: str) -> MetricCollection:
     """``{stage}/acc`` (both heads) and ``{stage}/f1`` (macro, more than two classes)."""
-    metrics: dict[str, Metric] = {"acc": BinaryAccuracy()} if num_classes == 2 else {
+    metrics: dict[str, Metric] = {"acc": BinaryAccuracy()} if is_binary(num_classes) else {
         "acc": MulticlassAccuracy(num_classes, average="micro"), "f1": MulticlassF1Score(num_classes, average="macro")}
     return MetricCollection(metrics, prefix=f"{stage}/")
 
@@ -196,7 +196,7 @@ def _flat_layout_spec(checkpoint: Mapping[str, Any], num_classes: int) -> TextSp
     if encoder is None:
         raise CheckpointError("it holds no vocabulary: it was not trained on a TextDataModule")
     names = checkpoint.get("label_names", data_state.get("label_names"))
-    if names is None and num_classes == 2:
+    if names is None and is_binary(num_classes):
         names = CLASS_NAMES  # trained before class names were saved: on IMDB
     return TextSpec.from_dict({"encoder": encoder, "label_names": names,
                                "review_words": data_state.get("review_words")})
