@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rnn_lightning.serving.inference import load_model, predict_proba
+from rnn_lightning.settings import ModelSettings, OptimizerSettings
 from rnn_lightning.training.checkpoints import read_checkpoint
 
 from .conftest import run_command
@@ -20,14 +21,23 @@ TINY_RUN = ["--num-words", "30", "--maxlen", "24", "--batch-size", "16", "--max-
 RUNS = {"faithful": [], "mask_padding": ["--mask-padding"], "lstm": ["--cell", "lstm"]}
 
 
-@pytest.mark.parametrize("name", sorted(PREDICTIONS))
-def test_a_checkpoint_made_before_predicts_the_same(name):
+@pytest.mark.parametrize("name, cell", [("imdb_rnn_bc6124b.ckpt", "rnn"), ("topics_gru_bc6124b.ckpt", "gru")])
+def test_a_checkpoint_made_before_predicts_the_same(name, cell):
     expected = PREDICTIONS[name]
     model = load_model(FIXTURES / name)
     assert model.class_names == tuple(expected["class_names"])
+    # Its flat hyperparameters read as today's settings (fast_cpu_path was fast_path's name).
+    assert model.settings == ModelSettings(cell=cell) and model.optimizer_settings == OptimizerSettings()
     # Made on the machine the fixtures come from, the answers agree to the last bit; elsewhere to rounding.
     torch.testing.assert_close(torch.tensor(predict_proba(model, expected["texts"])),
                                torch.tensor(expected["probabilities"]), rtol=0, atol=1e-6)
+
+
+def test_class_names_saved_beside_the_flat_hyperparameters_alone_are_found(tmp_path):
+    checkpoint = read_checkpoint(FIXTURES / "topics_gru_bc6124b.ckpt")
+    checkpoint["TextDataModule"].pop("label_names")  # as a module handed its names saved them, without the data's
+    torch.save(checkpoint, tmp_path / "names.ckpt")
+    assert load_model(tmp_path / "names.ckpt").class_names == ("sports", "business", "tech")
 
 
 def test_a_checkpoint_from_before_class_names_were_saved_loads_as_negative_positive(tmp_path):

@@ -10,7 +10,7 @@ from rnn_lightning.settings import OptimizerSettings
 from rnn_lightning.training.checkpoints import CheckpointError
 from rnn_lightning.training.module import VAL_ACC, TextClassifier
 
-from .conftest import make_classifier, make_datamodule, run_fit
+from .conftest import make_classifier, make_datamodule, make_spec, run_fit
 
 QUIET = {"accelerator": "cpu", "enable_progress_bar": False, "log_every_n_steps": 1}
 
@@ -161,3 +161,21 @@ def test_exactly_the_studys_curves_are_logged_once_per_epoch(tiny_datamodule, tm
     events.Reload()
     assert set(events.Tags()["scalars"]) == {"train/loss", "train/acc", "val/loss", "val/acc", "time/epoch_s", "epoch"}
     assert all(len(events.Scalars(tag)) == 1 for tag in ("train/loss", "train/acc", "val/loss", "val/acc"))
+
+
+def test_a_model_built_for_other_data_is_refused_before_training(tiny_datamodule, tmp_path):
+    from rnn_lightning.training.trainer import RunConfigError
+
+    other = make_classifier(spec=make_spec(30, maxlen=24))  # the same sizes, another vocabulary
+    with pytest.raises(RunConfigError, match="the model was built for other data"):
+        run_fit(other, tiny_datamodule, logdir=str(tmp_path), max_epochs=1, **QUIET)
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.slow
+def test_a_resumed_run_keeps_the_config_it_started_with(tiny_datamodule, tmp_path):
+    first = run_fit(tiny_module, tiny_datamodule, logdir=str(tmp_path), max_epochs=1, config="started: 1\n", **QUIET)
+    run_fit(tiny_module, tiny_datamodule, logdir=str(tmp_path), max_epochs=2, ckpt_path="last", config="again: 2\n",
+            **QUIET)
+    assert (Path(first.log_dir) / "config.yaml").read_text() == "started: 1\n"
+    assert not list(Path(first.log_dir).glob(".config.yaml.*"))  # written atomically: no temp file left

@@ -20,8 +20,9 @@ from jsonargparse import ActionConfigFile, ArgumentParser, Namespace
 from rnn_lightning import environment
 from rnn_lightning.settings import LINKS, SETTINGS_GROUPS
 
-# Old flags whose names say something else than the setting they set.
-RENAMED = {"--data-source": "--data.source", "--val-data": "--data.val_source", "--test-data": "--data.test_source"}
+# Old flags whose names say something else than the setting they set (--data-source needs no entry: its first
+# dash becomes the group's dot).
+RENAMED = {"--val-data": "--data.val_source", "--test-data": "--data.test_source"}
 _BOOLEAN_WORDS = ("true", "false", "null")
 
 
