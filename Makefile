@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 fit: install
-	$(BIN)/python scripts/fit.py $(ARGS)
+	$(BIN)/rnn-lightning fit $(ARGS)
 
 # The serving tests drive the page in Debian's chromium (Playwright cannot download browsers here): install it
 # where it is missing and this user may (CI runs as root); otherwise say how.
