@@ -221,6 +221,21 @@ def test_fast_path_equals_nn_rnn_in_float64_over_500_steps(fast_path_calls, mask
         torch.testing.assert_close(grad, reference_grads[name], rtol=1e-9, atol=1e-14, msg=name)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("mask_padding", [False, True])
+def test_a_single_step_is_a_sequence_too(fast_path_calls, mask_padding, cell):
+    # --data.maxlen 1: no earlier state, so the recurrent weights get a zero gradient, as torch's modules give.
+    fast, reference = _twins(torch.float64, num_words=1_000, mask_padding=mask_padding, cell=cell)
+    ids, labels = _reviews(8, 1, 1_000, seed=2)
+    fast_logits, fast_grads = _logits_and_gradients(fast, ids, labels)
+    reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
+    assert len(fast_path_calls) == 1
+    torch.testing.assert_close(fast_logits, reference_logits, rtol=1e-10, atol=1e-12)
+    for name, grad in fast_grads.items():
+        torch.testing.assert_close(grad, reference_grads[name], rtol=1e-9, atol=1e-14, msg=name)
+    assert all(float(grad.abs().sum()) == 0 for name, grad in fast_grads.items() if "weight_hh" in name)
+
+
 def test_masked_batches_are_cut_to_their_longest_review(fast_path_calls):
     model = make_network(num_words=50, embed_dim=4, hidden_size=3, num_layers=2, mask_padding=True)
     ids = torch.zeros(3, 20, dtype=torch.long)

@@ -168,8 +168,9 @@ def _projection_gradients(ctx, grad_pre: torch.Tensor, inputs: torch.Tensor, wei
     grad_weight_ih = flat_grad.t() @ inputs.reshape(steps * batch, -1) if ctx.needs_input_grad[1] else None
     grad_weight_hh = None
     if ctx.needs_input_grad[2]:
-        previous = hidden[:-1].reshape((steps - 1) * batch, -1)
-        grad_weight_hh = recurrent[1:].reshape((steps - 1) * batch, -1).t() @ previous
+        # Sizes spelled out: with one step there are no earlier states, and -1 could not be inferred from 0 rows.
+        previous = hidden[:-1].reshape((steps - 1) * batch, hidden.shape[-1])
+        grad_weight_hh = recurrent[1:].reshape((steps - 1) * batch, recurrent.shape[-1]).t() @ previous
     grad_bias_ih = flat_grad.sum(0) if ctx.needs_input_grad[3] else None
     grad_bias_hh = recurrent.reshape(steps * batch, -1).sum(0) if ctx.needs_input_grad[4] else None
     return grad_inputs, grad_weight_ih, grad_weight_hh, grad_bias_ih, grad_bias_hh

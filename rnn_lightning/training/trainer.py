@@ -111,7 +111,7 @@ def fit(
     summary = KerasSummary(maxlen=datamodule.settings.maxlen)
     resume_from, version = resolve_resume(settings.ckpt_path, logdir)
     logger = TensorBoardLogger(save_dir=logdir, name="", version=version, default_hp_metric=False)
-    trainer = _trainer(
+    trainer, start_up_notes = _trainer(
         logger=logger,
         callbacks=[best, latest, summary, EpochTimer(), FiniteGuard(), *extra, *(callbacks or [])],
         plugins=[AtomicCheckpointIO()],
@@ -128,6 +128,8 @@ def fit(
         datamodule.setup("fit")
         module = module(datamodule.spec)
     _check_same_data(module, datamodule)
+    for record in start_up_notes:
+        logging.getLogger("lightning.pytorch").handle(record)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
 
     result = FitResult(
@@ -155,11 +157,11 @@ def _check_same_data(module: TextClassifier, datamodule: TextDataModule) -> None
                          f"{datamodule.encoder.num_words} ids, classes {list(datamodule.label_names)})")
 
 
-def _trainer(**trainer_kwargs: object) -> L.Trainer:
+def _trainer(**trainer_kwargs: object) -> tuple[L.Trainer, list[logging.LogRecord]]:
     """A Trainer, or :class:`RunConfigError` with Lightning's one-line reason if it refuses the settings.
 
-    Lightning's start-up notes ("GPU available: ...") are held back until the Trainer accepted the settings,
-    so that a refused setting ends in a single line.
+    Lightning's start-up notes ("GPU available: ...") are held back and returned, for the caller to log once
+    the data is ready too, so that a refused setting or unusable data ends in a single line.
     """
     lightning_log = logging.getLogger("lightning.pytorch")
     held_back = logging.handlers.BufferingHandler(capacity=1_000)
@@ -175,6 +177,4 @@ def _trainer(**trainer_kwargs: object) -> L.Trainer:
     cores = os.cpu_count() or 1
     if isinstance(trainer.accelerator, CPUAccelerator) and trainer.num_devices > cores:
         raise RunConfigError(f"{trainer.num_devices} CPU devices requested, this machine has {cores} cores")
-    for record in held_back.buffer:
-        lightning_log.handle(record)
-    return trainer
+    return trainer, list(held_back.buffer)
