@@ -309,3 +309,16 @@ def test_padding_in_front_keeps_the_words_in_order_and_front_padded_rows_as_they
     assert present.tolist() == [[False, False, True, True]] * 3 + [[False] * 4]
     front = torch.tensor([[0, 1, 2], [3, 4, 5]])
     assert padding_in_front(front)[0] is front
+
+
+def test_the_build_names_no_checkout_and_is_keyed_by_the_torch_installation(monkeypatch):
+    from rnn_lightning.environment import torch_extensions_dir
+    from rnn_lightning.models.compiled import SOURCE, extension_name
+
+    assert recurrence_kernel() is not None
+    build_file = (torch_extensions_dir() / extension_name() / "build.ninja").read_text()
+    # The source is compiled from a copy in the build folder: another checkout finds the same build, not a stale one.
+    assert str(SOURCE) not in build_file and str(torch_extensions_dir() / extension_name() / SOURCE.name) in build_file
+    name = extension_name()
+    monkeypatch.setattr(torch, "__file__", "/another/venv/torch/__init__.py")
+    assert extension_name() != name  # another torch installation builds beside this one, never over it

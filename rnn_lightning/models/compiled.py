@@ -16,6 +16,7 @@ import hashlib
 import os
 import platform
 import shutil
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,8 +47,13 @@ def _cpu_identity() -> str:
 
 
 def extension_name() -> str:
-    """The library's name: a digest of everything that shapes it, so a change of any builds afresh."""
-    key = "\n".join([SOURCE.read_text(encoding="utf-8"), " ".join(FLAGS), _cpu_identity(), torch.__version__])
+    """The library's name: a digest of everything that shapes it, so a change of any builds afresh.
+
+    The torch installation it compiles against is part of it: torch's build file names its headers by path, so
+    two venvs sharing one folder would otherwise rebuild over each other's library at every switch.
+    """
+    key = "\n".join([SOURCE.read_text(encoding="utf-8"), " ".join(FLAGS), _cpu_identity(), torch.__version__,
+                     str(Path(torch.__file__).resolve().parent)])
     return f"rnn_lightning_recurrence_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
@@ -101,7 +107,15 @@ def recurrence_kernel() -> ModuleType | None:
         # by an OS lock instead (released when its holder dies), under which any such file is stale.
         with FileLock(str(build_directory / ".rnn_lightning.lock")), _ninja_on_path():
             (build_directory / "lock").unlink(missing_ok=True)
-            return load(name=name, sources=[str(SOURCE)], extra_cflags=list(FLAGS), extra_ldflags=["-fopenmp"],
+            # Compiled from a copy inside the build folder: the build file then names the same source whichever
+            # checkout asks, and a second checkout loads the library the first one built instead of rebuilding it.
+            source = build_directory / SOURCE.name
+            if not source.is_file() or source.read_bytes() != SOURCE.read_bytes():
+                shutil.copyfile(SOURCE, source)
+            if not list(build_directory.glob(f"{name}*.so")):
+                print(f"building the compiled recurrences in {build_directory} (once per machine and torch "
+                      "installation; about a minute)", file=sys.stderr, flush=True)
+            return load(name=name, sources=[str(source)], extra_cflags=list(FLAGS), extra_ldflags=["-fopenmp"],
                         build_directory=str(build_directory), verbose=False)
     except Exception as error:  # noqa: BLE001 - any build failure means the same thing: use the Python loop
         reason = " ".join(str(error).split())[:200] or type(error).__name__
