@@ -10,6 +10,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+class WriteError(OSError):
+    """Writing failed (a full disk, a file size limit, a read-only folder); nothing half-written was left.
+
+    Its message names what was being written. The command line ends a run on it with one line, status 1.
+    """
+
+    @classmethod
+    def of(cls, error: OSError, what: str) -> WriteError:
+        """``error``, saying what was being written."""
+        return cls(error.errno, f"{error.strerror or error} while writing {what}")
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: int = 0o644) -> Iterator[BinaryIO]:
     """Write ``path`` through a temp file beside it, fsynced and renamed into place when the block succeeds.

@@ -38,6 +38,7 @@ def run(invocation: Invocation) -> int:
     from rnn_lightning.data.corpus import BadRowError
     from rnn_lightning.data.datamodule import TextDataModule
     from rnn_lightning.data.download import DownloadError
+    from rnn_lightning.fileio import WriteError
     from rnn_lightning.training.callbacks import NonFiniteError
     from rnn_lightning.training.checkpoints import CheckpointError
     from rnn_lightning.training.module import TextClassifier
@@ -64,6 +65,9 @@ def run(invocation: Invocation) -> int:
     except KeyboardInterrupt:  # Ctrl-C before training started: nothing to save
         print(f"{invocation.prog}: interrupted before training started", file=sys.stderr)
         return 128 + signal.SIGINT
+    except WriteError as error:  # a full disk, say: what was being written is named, and was left as it was
+        print(f"{invocation.prog}: error: {error.strerror}", file=sys.stderr)
+        return 1
     except (NonFiniteError, OSError) as error:
         print(f"{invocation.prog}: error: training stopped: {error}", file=sys.stderr)
         return 1

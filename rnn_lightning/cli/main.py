@@ -15,6 +15,7 @@ from jsonargparse import ArgumentParser
 
 from rnn_lightning.cli.parsing import Invocation, fail, modern_flags, one_line_help
 from rnn_lightning.cli.process import quiet_known_warnings
+from rnn_lightning.fileio import WriteError
 
 COMMANDS = {name: f"rnn_lightning.cli.{module}" for name, module in (
     ("fit", "fit"), ("test", "test"), ("predict", "predict"), ("serve", "serve"), ("inspect", "inspect"),
@@ -72,7 +73,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         name = argv[0] if argv and argv[0] in COMMANDS else None
         return fail(prog or f"rnn-lightning{f' {name}' if name else ''}", error)
     quiet_known_warnings()
-    return command_module(invocation.name).run(invocation)
+    try:
+        return command_module(invocation.name).run(invocation)
+    except WriteError as error:  # a full disk, say: one line naming what was being written, status 1 (a fault)
+        print(f"{invocation.prog}: error: {error.strerror}", file=sys.stderr)
+        return 1
 
 
 def _subparser(root: ArgumentParser, name: str) -> ArgumentParser:

@@ -7,7 +7,9 @@ and the encoded splits land in one cache folder named after every setting that s
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import tempfile
 import warnings
@@ -38,6 +40,7 @@ from rnn_lightning.data.text import (
     rank_counts,
     tokenize,
 )
+from rnn_lightning.fileio import WriteError
 from rnn_lightning.settings import DataSettings
 
 CACHE_FORMAT = 2  # 1: one .npz read whole; 2: a folder of .npy files, memory-mapped
@@ -148,14 +151,24 @@ class TextDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         """Make sure a valid encoded cache exists; safe to call from several processes at once.
 
+        Under the lock, whatever a killed process left half-written (a download, an extraction, a cache) is
+        removed first: only the lock's holder writes those.
+
         Raises:
             BadRowError: At the first row of the user's data that cannot be used (without ``skip_bad_rows``).
+            WriteError: If writing failed (a full disk, say); nothing half-written is left.
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.data_dir / ".prepare.lock")):
-            cache = EncodedCache.load(self.cache_path(), self._cache_settings())
-            if cache is None:
-                cache = self._build_cache()
+            remove_stale_staging(self.data_dir)
+            try:
+                cache = EncodedCache.load(self.cache_path(), self._cache_settings())
+                if cache is None:
+                    cache = self._build_cache()
+            except OSError as error:
+                if isinstance(error, FileNotFoundError) or error.errno is None:
+                    raise  # a missing source says so itself
+                raise WriteError.of(error, f"the data in {self.data_dir}") from error
         self._prepared = cache  # setup() in this process maps it from here rather than validating it again
         if cache.skipped_rows:
             warnings.warn(f"skipped {sum(cache.skipped_rows.values()):,} bad row(s): "
@@ -183,8 +196,8 @@ class TextDataModule(L.LightningDataModule):
         try:
             # Second pass: encode chunk by chunk straight into memory-mapped files.
             for split, count in rows.items():
-                x = np.lib.format.open_memmap(staging / f"x_{split}.npy", "w+", np.int32, (count, maxlen))
-                y = np.lib.format.open_memmap(staging / f"y_{split}.npy", "w+", np.int16, (count,))
+                x = _reserved_memmap(staging / f"x_{split}.npy", np.int32, (count, maxlen))
+                y = _reserved_memmap(staging / f"y_{split}.npy", np.int16, (count,))
                 done = 0
                 for chunk in chunked(source.rows(split), ENCODE_CHUNK_ROWS):
                     ids = pad_sequences([encoder.encode_tokens(tokenize(text), lookup) for text, _ in chunk], maxlen)
@@ -280,6 +293,43 @@ class TextDataModule(L.LightningDataModule):
         """World size and this process's rank, from the Trainer running us (a single process outside one)."""
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+
+# What a process writing into the data folder names its work in progress: a cache or extraction being written
+# (``tempfile.mkdtemp`` folders) and a download (``atomic_write``'s temp file).
+STAGING_PATTERNS = (".imdb-encoded-*", ".corpus-encoded-*", "extracted-*/.aclImdb.*.extracting", ".*.part")
+
+
+def remove_stale_staging(data_dir: Path) -> list[Path]:
+    """Remove the work in progress a killed process left in ``data_dir``; call it holding the prepare lock.
+
+    Returns:
+        What was removed.
+    """
+    stale = [path for pattern in STAGING_PATTERNS for path in data_dir.glob(pattern)]
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return stale
+
+
+def _reserved_memmap(path: Path, dtype: type, shape: tuple[int, ...]) -> np.memmap:
+    """A new ``.npy`` file mapped for writing, its disk space reserved first.
+
+    A memory-mapped file is written page by page as the pages are touched; on a full disk that kills the
+    process with SIGBUS, long after the file was created. Reserving the space up front turns that into an
+    ordinary ``OSError`` (no space left on device) here, before anything is encoded.
+    """
+    array = np.lib.format.open_memmap(path, "w+", dtype, shape)
+    with path.open("r+b") as handle:
+        try:
+            os.posix_fallocate(handle.fileno(), 0, path.stat().st_size)
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # a file system that cannot
+                raise
+    return array
 
 
 class SkippedRowsWarning(UserWarning):

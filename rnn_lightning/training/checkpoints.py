@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from rnn_lightning.fileio import atomic_write
+from rnn_lightning.fileio import WriteError, atomic_write
 
 LAST = "last.ckpt"
 
@@ -49,9 +50,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as out:
-            torch.save(checkpoint, out)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as out:
+                torch.save(checkpoint, out)
+        except (OSError, RuntimeError) as error:  # torch.save reports a failed write as a RuntimeError
+            code = error.errno if isinstance(error, OSError) and error.errno else errno.EIO
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+            raise WriteError(code, f"{reason} while writing {path} (the previous {path.name} is kept)") from error
 
 
 def newest_run(logdir: str | Path, holding: str = "checkpoints/*.ckpt") -> Path:
