@@ -44,10 +44,14 @@ def test_fit_cli_trains_a_tiny_model_and_reports_where_things_are(tiny_archive, 
     assert list((tmp_path / "logs").glob("version_0/events.out.tfevents.*"))
 
 
-def test_fit_cli_reports_a_missing_source_in_one_line(tmp_path):
-    result = run_script("fit.py", "--data-source", str(tmp_path / "nope.tar.gz"), "--data-dir", str(tmp_path))
+@pytest.mark.parametrize("name", ["nope.tar.gz", "reviews.csv", "folder"])
+def test_fit_cli_reports_a_missing_source_in_one_line(tmp_path, name):
+    result = run_script("fit.py", "--data-source", str(tmp_path / name), "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("fit.py: error: IMDB source")
+    assert result.stderr.strip().splitlines() == [f"fit.py: error: {tmp_path / name}: no such file or folder (the data "
+                                                  "source: an IMDB archive or aclImdb/ folder, or your own .csv, .tsv, "
+                                                  ".jsonl or .parquet file or folder)"]
+    assert not (tmp_path / "data").exists()
 
 
 def test_inspect_data_decodes_a_review(tiny_archive, tmp_path):

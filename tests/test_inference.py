@@ -1,6 +1,5 @@
 import dataclasses
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,7 +90,7 @@ def test_the_model_saves_its_text_spec_and_refuses_to_resume_on_other_data(tiny_
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: None, "no such checkpoint file"),
-    (lambda p: p.write_text("just some text"), "not a loadable checkpoint"),
+    (lambda p: p.write_text("just some text"), "not a checkpoint file"),
     (lambda p: torch.save({"weight": torch.zeros(2)}, p), "not a Lightning checkpoint"),
     (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"n_heads": 8}}, p), "another model"),
     (lambda p: torch.save({"state_dict": {}, "hyper_parameters": {"encoder": "x"}}, p), "another model"),
@@ -205,7 +204,7 @@ def test_cli_rejects_a_non_checkpoint_file_without_a_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     [line] = result.stderr.splitlines()
-    assert re.fullmatch(f"predict.py: error: {re.escape(str(bogus))} is not a loadable checkpoint: \\S.*", line)
+    assert line == f"predict.py: error: {bogus} is not a checkpoint file (not what torch.save writes)"
 
 
 @pytest.mark.slow

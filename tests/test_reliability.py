@@ -398,7 +398,7 @@ class _Payload:
         return (os.system, (f"touch {self.sentinel}",))
 
 
-def test_a_pickle_payload_is_refused_and_never_runs(tiny_run, tmp_path):
+def test_a_pickle_payload_is_refused_and_never_runs(tiny_run, tiny_archive, tmp_path):
     sentinel = tmp_path / "pwned"
     checkpoint = torch.load(tiny_run[1].last_checkpoint, weights_only=True)
     checkpoint["hyper_parameters"]["cell"] = _Payload(sentinel)
@@ -406,7 +406,7 @@ def test_a_pickle_payload_is_refused_and_never_runs(tiny_run, tmp_path):
     torch.save(checkpoint, path)
     with pytest.raises(CheckpointError, match="not a loadable checkpoint"):
         load_model(path)
-    datamodule = make_datamodule(source=str(tmp_path / "unused"), data_dir=str(tmp_path))
+    datamodule = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path))
     with pytest.raises(CheckpointError):
         run_fit(make_classifier(), datamodule, logdir=str(tmp_path / "logs"), ckpt_path=str(path), **QUIET)
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--ckpt", str(path), "good"],

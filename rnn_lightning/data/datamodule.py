@@ -55,6 +55,9 @@ def open_source(settings: DataSettings) -> IMDBSource | CorpusSource:
         FileNotFoundError: If the user's collection names a split that does not exist.
     """
     source = settings.source or OFFICIAL_URL
+    if not is_url(source) and not Path(source).expanduser().exists():
+        raise FileNotFoundError(f"{source}: no such file or folder (the data source: an IMDB archive or aclImdb/ "
+                                "folder, or your own .csv, .tsv, .jsonl or .parquet file or folder)")
     options = ReadOptions(None if settings.text_column is None else str(settings.text_column),
                           None if settings.label_column is None else str(settings.label_column), settings.header,
                           settings.max_text_bytes)
