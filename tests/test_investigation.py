@@ -31,6 +31,14 @@ def test_plot_writes_both_figures_as_real_images(tiny_run, tmp_path, capsys):
     assert "| epoch | train/acc | val/acc |" in out and "best val/acc" in out
 
 
+def test_plot_draws_beside_the_run_unless_told_where(tiny_run, tmp_path, monkeypatch, capsys):
+    run = Path(tiny_run[1].log_dir)
+    monkeypatch.chdir(tmp_path)  # a checkout's docs/ must never be written by default
+    assert run_command("plot", [str(run)]) == 0
+    assert (run / "accuracy.png").is_file() and (run / "loss.png").is_file() and not list(tmp_path.iterdir())
+    assert f"wrote {run / 'accuracy.png'}" in capsys.readouterr().out
+
+
 def test_plot_explains_a_run_without_epochs(tmp_path, capsys):
     writer = SummaryWriter(str(tmp_path / "version_0"))
     writer.add_scalar("something/else", 1.0, 0)

@@ -216,3 +216,24 @@ def test_a_classifier_needs_two_classes_or_more(tiny_datamodule):
     with pytest.raises(ValueError, match="at least 2 classes"):
         dataclasses.replace(tiny_datamodule.spec, label_names=("only",))
 
+
+
+ROWS_300 = "text,label\n" + "".join(f"{('good', 'bad')[i % 2]} film number {i},{i % 2}\n" for i in range(300))
+
+
+@pytest.mark.parametrize("rows, flags, message", [
+    ("text,label\n", ["--labels", "neg,pos"], "the train split of {source} has no usable rows"),
+    ("text,label\ngood film,pos\nbad film,neg\n", ["--text-column", "nope", "--labels", "neg,pos"],
+     "{source}: no column 'nope' (columns: text, label)"),
+    (ROWS_300, ["--val-fraction", "0.001"],
+     "val_fraction 0.001 of 300 training rows leaves 0 for validation and 300 for training: both need some"),
+], ids=["only a header", "no such column", "no validation row"])
+def test_fit_refuses_unusable_data_in_one_line_and_starts_no_run(tmp_path, capsys, rows, flags, message):
+    source = tmp_path / "data.csv"
+    source.write_text(rows, encoding="utf-8")
+    args = ["--data-source", str(source), "--data-dir", str(tmp_path / "cache"), "--logdir", str(tmp_path / "logs"),
+            "--accelerator", "cpu", *flags]
+    assert run_command("fit", args) == 2
+    assert capsys.readouterr().err.splitlines() == [f"fit.py: error: {message.format(source=source)}"]
+    assert not (tmp_path / "logs").exists()  # no version_N holding only an events file
+    assert not [path for path in (tmp_path / "cache").glob(".*") if path.name != ".prepare.lock"]
