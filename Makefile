@@ -14,6 +14,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(if $(TORCH_SPEC),$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)")
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# Build the compiled recurrences now, so that no first request or first training step waits for them.
+	$(BIN)/python -c "from rnn_lightning.models.compiled import recurrence_kernel; recurrence_kernel()"
 	touch $@
 
 install: $(VENV)/.installed

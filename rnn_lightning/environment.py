@@ -15,6 +15,7 @@ VARIABLES = {
     "IMDB_SOURCE": "the IMDB archive or aclImdb/ folder to use when --data.source is not given",
     "IMDB_OFFLINE": "1: never download (--data.offline true)",
     "RNN_LIGHTNING_NO_COMPILE": "1: do not build or load the compiled recurrences; the slower equivalents run",
+    "RNN_LIGHTNING_API_KEY": "the key the server requires on POST /predict and /explain (--server.api_key)",
     "TORCH_EXTENSIONS_DIR": "where torch builds and caches the compiled recurrences (read by torch, and shown)",
 }
 
@@ -32,6 +33,11 @@ def offline() -> bool:
 def compiled_recurrences_allowed() -> bool:
     """False when ``$RNN_LIGHTNING_NO_COMPILE`` is set: the compiled recurrences are then never built."""
     return not _flag("RNN_LIGHTNING_NO_COMPILE")
+
+
+def api_key() -> str | None:
+    """``$RNN_LIGHTNING_API_KEY``, if set: the default ``--server.api_key``."""
+    return os.environ.get("RNN_LIGHTNING_API_KEY") or None
 
 
 def torch_extensions_dir() -> Path:

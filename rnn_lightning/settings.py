@@ -197,18 +197,24 @@ class TrainSettings(_Checked):
 
 @dataclass(frozen=True)
 class ServeSettings(_Checked):
-    """The HTTP server: where it listens, how it batches, and what one request may ask for."""
+    """The HTTP server: where it listens, its workers and batching, limits, timeouts and access."""
 
-    host: str = "127.0.0.1"
-    """Address to listen on (0.0.0.0: every interface)."""
-    port: int = bounded(8000, Bound(low=1, high=65535))
+    host: Literal["127.0.0.1", "localhost", "0.0.0.0", "::"] = "127.0.0.1"
+    """Address to listen on: 127.0.0.1 (this machine), 0.0.0.0 or :: (every interface)."""
+    port: int = bounded(8000, Bound(low=1024, high=65535))
     """Port to listen on."""
     accelerator: Literal["cpu", "cuda", "auto"] = "cpu"
     """Where the model runs."""
+    workers: int = bounded(1, AT_LEAST_ONE)
+    """Worker processes answering POST /predict, each with its own copy of the model."""
+    explain_workers: int = bounded(1, AT_LEAST_ONE)
+    """Worker processes answering POST /explain: apart from /predict's, so explanations never hold it up."""
     max_batch_size: int = bounded(32, AT_LEAST_ONE)
     """Requests gathered into one forward pass (1: no batching)."""
     batch_timeout: float = bounded(0.005, NOT_NEGATIVE)
     """Seconds to wait for more requests to fill a batch."""
+    request_timeout: float = bounded(30.0, POSITIVE)
+    """Seconds a request may wait for its answer before it gets 504."""
     max_texts: int = bounded(64, AT_LEAST_ONE)
     """Texts per request."""
     max_text_chars: int = bounded(20_000, AT_LEAST_ONE)
@@ -216,7 +222,18 @@ class ServeSettings(_Checked):
     max_body_bytes: int = bounded(1_000_000, AT_LEAST_ONE)
     """Bytes of a request body (larger bodies get 413 before they are read whole)."""
     max_explained_texts: int = bounded(4, AT_LEAST_ONE)
-    """Texts per request with explain: one forward pass per word each."""
+    """Texts per request to POST /explain: one forward pass per word each."""
+    body_timeout: float = bounded(10.0, POSITIVE)
+    """Seconds a client may take to send a request's body before it gets 408."""
+    idle_timeout: float = bounded(5.0, POSITIVE)
+    """Seconds an idle keep-alive connection is held open."""
+    max_connections: int = bounded(1000, AT_LEAST_ONE)
+    """Connections and requests at once; beyond, new ones get 503 at once, so stalled clients cannot lock out."""
+    api_key: str | None = None
+    """A key POST /predict and /explain require (header X-API-Key); /health, /metrics and the page stay open
+    (default: $RNN_LIGHTNING_API_KEY)."""
+    cors_origins: list[str] | None = None
+    """Web origins allowed to call the API from a browser, e.g. [https://example.org] (default: none)."""
 
 
 def data_for_model(data: DataSettings, model: ModelSettings) -> DataSettings:

@@ -461,9 +461,9 @@ def test_each_rank_gets_its_own_share_of_every_split(tiny_datamodule):
             assert len(shares[0][loader]) < len(everything) and len(shares[1][loader]) < len(everything)
 
 
-def test_the_smallest_settings_that_can_work_are_accepted(tmp_path):
-    edge = make_datamodule(source=str(tmp_path / "unused.tar.gz"), data_dir=str(tmp_path / "data"), num_words=5,
+def test_the_smallest_settings_that_can_work_are_accepted(tiny_archive, tmp_path):
+    edge = make_datamodule(source=str(tiny_archive), data_dir=str(tmp_path / "data"), num_words=5,
                            maxlen=1, batch_size=1, val_fraction=0.001, num_workers=0)
     assert (edge.settings.num_words, edge.settings.maxlen, edge.settings.batch_size) == (5, 1, 1)
     with pytest.raises(ValueError, match=r"val_fraction must be in \(0, 1\), got 0.0"):
-        make_datamodule(source=str(tmp_path / "unused.tar.gz"), val_fraction=0.0)
+        make_datamodule(source=str(tiny_archive), val_fraction=0.0)

@@ -230,7 +230,7 @@ def test_classify_gives_every_class_and_flags_texts_shorter_than_the_training_re
         assert result["probabilities"] == pytest.approx({"negative": 1 - probability, "positive": probability})
         assert result["label"] == ("positive" if probability >= 0.5 else "negative")
     assert [r["short"] for r in results] == [True, False] and [r["words"] for r in results] == [1, words["p5"]]
-    assert results[0]["note"].startswith("1 word(s): shorter than 95% of the reviews the model learnt from")
+    assert results[0]["note"].startswith("1 word(s): shorter than 95% of the texts the model learnt from")
     model.text = dataclasses.replace(model.text, review_words=None)
     assert classify(model, texts)[0]["short"] is None  # without the training lengths, no verdict on length
 

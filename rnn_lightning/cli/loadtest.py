@@ -1,7 +1,9 @@
-"""Load-test the HTTP API on loopback: throughput and p50/p99 latency, with and without dynamic batching.
+"""Load-test the HTTP API on loopback: throughput and p50/p99 latency of predictions, beside explanations.
 
 Starts ``rnn-lightning serve`` for the checkpoint once per setting, sends the same requests from concurrent
-clients, checks every answer against ``predict``, and prints one Markdown table.
+clients, checks every answer (every class's probability) against ``predict_proba``, and prints one Markdown
+table. With ``--explain_clients N``, N more clients keep asking POST /explain meanwhile, as the page does:
+the predictions' latency under that mixed load is what the separate explanation workers are for.
 
 Example:
   rnn-lightning loadtest --ckpt runs/rnn_final/version_0/checkpoints/last.ckpt --requests 2000 --clients 32
@@ -34,32 +36,37 @@ def parser() -> ArgumentParser:
     parser.add_argument("--texts_per_request", type=int, default=1, help="texts in each request")
     parser.add_argument("--max_batch_size", type=int, nargs="+", default=[1, 32],
                         help="settings to compare (1: no batching)")
+    parser.add_argument("--explain_clients", type=int, nargs="+", default=[0, 4],
+                        help="clients asking for explanations meanwhile, per setting (0: plain load only)")
     return parser
 
 
 def run(invocation: Invocation) -> int:
-    from rnn_lightning.serving.inference import load_model, predict
+    from rnn_lightning.serving.inference import load_model, predict_proba
     from rnn_lightning.serving.loadtest import measure_server
     from rnn_lightning.training.checkpoints import CheckpointError, find_best_checkpoint
 
     args = invocation.config
     try:
         ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
-        expected = predict(load_model(ckpt), REVIEWS)  # what every answer must say, from the same checkpoint
+        model = load_model(ckpt)
+        expected = predict_proba(model, REVIEWS)  # what every answer must say, from the same checkpoint
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         return invocation.fail(error)
     rows = []
     for max_batch_size in args.max_batch_size:
-        serve = [sys.executable, "-m", "rnn_lightning.cli.main", "serve", "--ckpt", str(ckpt),
-                 "--server.max_batch_size", str(max_batch_size)]
-        rows.append((max_batch_size, measure_server(serve, REVIEWS, expected, args.requests, args.clients,
-                                                    args.texts_per_request)))
-        print(f"measured max_batch_size={max_batch_size}", file=sys.stderr)
-    lines = ["| batching | requests | clients | wrong | requests/s | p50 ms | p99 ms |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for max_batch_size, result in rows:
+        for explain_clients in args.explain_clients:
+            serve = [sys.executable, "-m", "rnn_lightning.cli.main", "serve", "--ckpt", str(ckpt),
+                     "--server.max_batch_size", str(max_batch_size)]
+            result, explained = measure_server(serve, REVIEWS, expected, model.class_names, args.requests,
+                                               args.clients, args.texts_per_request, explain_clients)
+            rows.append((max_batch_size, explain_clients, explained, result))
+            print(f"measured max_batch_size={max_batch_size}, explain_clients={explain_clients}", file=sys.stderr)
+    lines = ["| batching | explain clients | explained | requests | clients | wrong | requests/s | p50 ms | p99 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for max_batch_size, explain_clients, explained, result in rows:
         setting = "off" if max_batch_size == 1 else f"max_batch_size={max_batch_size}"
-        lines.append(f"| {setting} | {result.requests} | {args.clients} | {result.wrong} | {result.per_second:.0f} "
-                     f"| {result.p50_ms:.1f} | {result.p99_ms:.1f} |")
+        lines.append(f"| {setting} | {explain_clients} | {explained} | {result.requests} | {args.clients} "
+                     f"| {result.wrong} | {result.per_second:.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} |")
     print("\n".join(lines))
-    return 1 if any(result.wrong or result.requests != args.requests for _, result in rows) else 0
+    return 1 if any(result.wrong or result.requests != args.requests for *_, result in rows) else 0

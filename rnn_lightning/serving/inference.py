@@ -138,12 +138,12 @@ def most_likely(probabilities: Sequence[float]) -> int:
 
 
 def _short_text_note(words: int, review_words: Mapping[str, int], model: TextClassifier) -> str:
-    seen = (f"{words} word(s): shorter than 95% of the reviews the model learnt from ({review_words['p5']} to "
+    seen = (f"{words} word(s): shorter than 95% of the texts the model learnt from ({review_words['p5']} to "
             f"{review_words['p95']} words for 90% of them, median {review_words['median']})")
     if model.settings.mask_padding:
         return f"{seen}. The model skips padding, but texts this short were rare in training: take the answer with care"
     return (f"{seen}. This model reads every text as {model.encoder.maxlen} steps, this one mostly padding, which it "
-            "never learnt from: the answer says little (a model trained with --mask-padding reads short texts better)")
+            "never learnt from: the answer says little (a model that skips padding reads short texts better)")
 
 
 def word_influence(model: TextClassifier, text: str, batch_size: int = 256) -> list[tuple[str, float]]:
