@@ -223,6 +223,8 @@ class ServeSettings(_Checked):
     """Bytes of a request body (larger bodies get 413 before they are read whole)."""
     max_explained_texts: int = bounded(4, AT_LEAST_ONE)
     """Texts per request to POST /explain: one forward pass per word each."""
+    header_timeout: float = bounded(10.0, POSITIVE)
+    """Seconds a client may take to send a request's headers before its connection is closed."""
     body_timeout: float = bounded(10.0, POSITIVE)
     """Seconds a client may take to send a request's body before it gets 408."""
     idle_timeout: float = bounded(5.0, POSITIVE)

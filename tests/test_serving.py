@@ -323,9 +323,15 @@ def test_an_api_key_guards_predictions_but_not_health_and_cors_is_opt_in(checkpo
 
 def test_stalled_bodies_idle_connections_and_too_many_connections_are_cut(checkpoint):
     running, url = serve(checkpoint, "--server.body_timeout", "0.5", "--server.idle_timeout", "0.5",
-                         "--server.max_connections", "8")
+                         "--server.header_timeout", "1", "--server.max_connections", "8")
     port = int(url.rsplit(":", 1)[1])
     with running:
+        for opening in (b"", b"GET /health HTTP/1.1\r\nHost: x\r\n"):  # nothing at all, or a slowloris
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+                slow.sendall(opening)
+                started = time.monotonic()
+                assert slow.recv(4096) == b""  # closed by the server...
+                assert 0.8 < time.monotonic() - started < 5  # ...when the headers' second ran out
         with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
             stalled.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                             b"Content-Length: 100\r\n\r\n{\"texts\": [")

@@ -1,7 +1,7 @@
 """The HTTP side of the server, hardened.
 
-JSON errors that never echo the input, an API key, CORS, a body timeout, a content-type check, and one
-access-log line per request.
+JSON errors that never echo the input, an API key, CORS, header and body timeouts, a content-type check,
+and one access-log line per request.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from rnn_lightning.settings import ServeSettings
 
@@ -143,3 +144,50 @@ class _AccessLog:
             client = (scope.get("client") or ("-",))[0]
             ACCESS_LOG.info('%s "%s %s" %d %.1f ms', client, scope["method"], scope["path"], status, 1000 * seconds)
             self.metrics.observe(scope["path"], status, seconds)
+
+
+class HeaderDeadlineProtocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, with a deadline for each request's headers (``header_timeout`` seconds).
+
+    uvicorn waits for headers as long as a client likes: clients that open connections and send nothing, or
+    drip their headers (a slowloris), would hold them until file descriptors run out. The deadline starts when
+    a connection opens and again when the next request's first bytes arrive; the connection is closed if the
+    headers are not complete by then. (Between requests, uvicorn's own keep-alive timeout applies.)
+    """
+
+    header_timeout = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(self.header_timeout,
+                                                                                 self._headers_too_slow)
+
+    def data_received(self, data: bytes) -> None:
+        waiting = self.cycle is None or self.cycle.response_complete
+        if waiting and self._header_deadline is None:  # the first bytes of a next request on this connection
+            self._header_deadline = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.cycle is not None and not self.cycle.response_complete:  # a request's headers are in
+            self._cancel_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_deadline()
+        super().connection_lost(exc)
+
+    def _cancel_header_deadline(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def header_deadline_protocol(seconds: float) -> type[HeaderDeadlineProtocol]:
+    """The protocol class for uvicorn's ``http=``, with a deadline of ``seconds`` for headers."""
+    return type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout": seconds})
