@@ -46,7 +46,7 @@ class ClassifierAPI(ls.LitAPI):
     """
 
     def __init__(self, checkpoint: str | Path, settings: ServeSettings | None = None, explain: bool = False,
-                 batch_sizes: "SynchronizedArray | None" = None) -> None:  # noqa: UP037
+                 batch_sizes: SynchronizedArray | None = None) -> None:
         self.limits = settings or ServeSettings()
         super().__init__(max_batch_size=1 if explain else self.limits.max_batch_size,
                          batch_timeout=self.limits.batch_timeout, api_path="/explain" if explain else "/predict")
@@ -87,7 +87,7 @@ class ClassifierAPI(ls.LitAPI):
     def unbatch(self, output: list[list[dict]]) -> list[list[dict]]:
         return output
 
-    def predict(self, requests: "PredictRequest | list[PredictRequest]") -> "list[dict] | list[list[dict]]":  # noqa: UP037
+    def predict(self, requests: PredictRequest | list[PredictRequest]) -> list[dict] | list[list[dict]]:
         batched = isinstance(requests, list)
         requests = requests if batched else [requests]
         if self.batch_sizes is not None:
