@@ -193,6 +193,9 @@ class TrainSettings(_Checked):
     """Resume from this checkpoint, or 'last' for the newest last.ckpt under logdir."""
     test: bool = False
     """After fitting, evaluate the best checkpoint on the test split."""
+    baseline: bool = False
+    """Also train TF-IDF (1-2 grams) + logistic regression on the same rows and report it beside the network
+    (needs scikit-learn: pip install 'rnn-lightning[baseline]')."""
 
 
 @dataclass(frozen=True)

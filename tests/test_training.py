@@ -1,3 +1,4 @@
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from rnn_lightning.settings import OptimizerSettings
 from rnn_lightning.training.checkpoints import CheckpointError
 from rnn_lightning.training.module import VAL_ACC, TextClassifier
 
-from .conftest import make_classifier, make_datamodule, make_spec, run_fit
+from .conftest import make_classifier, make_datamodule, make_spec, run_command, run_fit
 
 QUIET = {"accelerator": "cpu", "enable_progress_bar": False, "log_every_n_steps": 1}
 
@@ -179,3 +180,38 @@ def test_a_resumed_run_keeps_the_config_it_started_with(tiny_datamodule, tmp_pat
             **QUIET)
     assert (Path(first.log_dir) / "config.yaml").read_text() == "started: 1\n"
     assert not list(Path(first.log_dir).glob(".config.yaml.*"))  # written atomically: no temp file left
+
+
+def test_the_raw_texts_of_a_split_are_the_rows_the_model_is_given(tiny_datamodule):
+    for split, dataset in (("train", tiny_datamodule.train_set), ("val", tiny_datamodule.val_set),
+                           ("test", tiny_datamodule.test_set)):
+        texts, labels = tiny_datamodule.raw_texts(split)
+        ids, targets = dataset.tensors
+        assert len(texts) == len(dataset) and labels.tolist() == targets.long().tolist()
+        assert torch.equal(torch.from_numpy(tiny_datamodule.encoder.encode(texts)), ids)  # the same rows, in order
+
+
+@pytest.mark.slow
+def test_the_baseline_is_reported_beside_the_network_and_in_tensorboard(tiny_archive, tmp_path, capsys):
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir", str(tmp_path),
+            "--num-words", "30", "--maxlen", "24", "--max-epochs", "1", "--accelerator", "cpu", "--test",
+            "--trainer.baseline", "true"]
+    assert run_command("fit", args) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("baseline"))
+    scores = dict(part.split() for part in line.split(": ", 1)[1].split(", "))
+    assert set(scores) == {"val/acc", "test/acc"} and all(0.5 < float(value) <= 1 for value in scores.values())
+    events = EventAccumulator(str(tmp_path / "version_0"))
+    events.Reload()
+    logged = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"] if tag.startswith("baseline/")}
+    assert logged.keys() == {"baseline/val/acc", "baseline/test/acc"}
+    assert logged["baseline/test/acc"] == pytest.approx(float(scores["test/acc"]), abs=1e-4)
+
+
+def test_the_baseline_without_scikit_learn_is_refused_before_training(tiny_archive, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if it were not installed
+    args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir", str(tmp_path / "l"),
+            "--accelerator", "cpu", "--trainer.baseline", "true"]
+    assert run_command("fit", args) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "fit.py: error: the baseline needs scikit-learn: pip install 'rnn-lightning[baseline]'"]
+    assert not (tmp_path / "l").exists()

@@ -256,6 +256,20 @@ class TextDataModule(L.LightningDataModule):
         cache = self._set_up_cache()
         return np.asarray(cache.x[split][index]), int(cache.y[split][index])
 
+    def raw_texts(self, split: str) -> tuple[list[str], np.ndarray]:
+        """The raw texts and class indices of ``train``, ``val`` or ``test``: the very rows the model is given.
+
+        The source is read again (streamed, then the split's rows kept), so the texts are as in the files, not
+        as encoded: for a baseline that reads words the vocabulary left out, or whole texts the padding cut.
+        """
+        cache = self._set_up_cache()
+        dataset = {"train": self.train_set, "val": self.val_set, "test": self.test_set}[split]
+        if dataset is None:
+            raise ValueError(f"{self.source_name} has no {split} split")
+        read_from = "train" if split == "val" and "val" not in cache.rows else split
+        texts = [text for text, _ in self.source.rows(read_from, Counter())]  # bad rows skipped as when encoded
+        return [texts[row] for row in dataset.rows], dataset.targets.long().numpy()
+
     def _set_up_cache(self) -> EncodedCache:
         if self._cache is None:
             raise RuntimeError("call prepare_data() and setup() first")

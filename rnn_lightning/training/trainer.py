@@ -19,6 +19,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.data.spec import TextSpec
 from rnn_lightning.settings import TrainSettings
+from rnn_lightning.training.baseline import fit_baseline, require_scikit_learn
 from rnn_lightning.training.callbacks import EpochTimer, FiniteGuard, RecurrentGradNorms, SaveConfig, SigtermCheckpoint
 from rnn_lightning.training.checkpoints import LAST, AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
 from rnn_lightning.training.confusion import Confusion
@@ -41,6 +42,7 @@ class FitResult:
     best_val_acc: float | None
     last_checkpoint: str | None
     test_metrics: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)  # TF-IDF + logistic regression on the same rows
     confusion: Confusion | None = None  # of the test split, also saved as the run's test_confusion.json
 
 
@@ -97,6 +99,11 @@ def fit(
         CheckpointError: If ``ckpt_path`` is not a loadable checkpoint (or was trained on other words).
     """
     settings = settings or TrainSettings()
+    if settings.baseline:
+        try:
+            require_scikit_learn()
+        except ImportError as error:
+            raise RunConfigError(str(error)) from error
     if settings.test and not datamodule.has_split("test"):
         raise RunConfigError(f"{datamodule.source_name} has no test split to test on: give one (--test-data)")
     logdir = settings.logdir
@@ -144,6 +151,11 @@ def fit(
         if module.test_confusion is not None and trainer.is_global_zero:
             result.confusion = Confusion.of(datamodule.label_names, module.test_confusion)
             result.confusion.save(result.log_dir)
+    if settings.baseline and trainer.is_global_zero and not settings.fast_dev_run:
+        result.baseline = fit_baseline(datamodule)
+        for name, value in result.baseline.items():  # beside the network's curves, as one point each
+            logger.experiment.add_scalar(f"baseline/{name}", value, trainer.global_step)
+        logger.experiment.flush()
     return result
 
 
