@@ -255,3 +255,39 @@ def test_a_folder_of_labels_reports_bad_files_by_name(tmp_path):
     assert skipped == {NOT_UTF8: 1, EMPTY_TEXT: 1}
     with pytest.raises(BadRowError, match=f"{tmp_path / 'a' / '2.txt'}: {NOT_UTF8}"):
         rows(CorpusSource(tmp_path))
+
+
+def test_columns_a_newcomer_names_otherwise_are_found_or_refused_in_one_short_line(tmp_path):
+    questions = tmp_path / "questions.csv"
+    rows = [f"what is thing number {i}?,{('DESC', 'NUM', 'LOC')[i % 3]}" for i in range(300)]
+    questions.write_text("question,coarse_label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert CorpusSource(questions).label_names == ("DESC", "LOC", "NUM")  # named as TREC names them
+    polarity = tmp_path / "reviews.jsonl"
+    polarity.write_text("".join(json.dumps({"body": f"text {i}", "polarity": i % 2}) + "\n" for i in range(20)))
+    assert CorpusSource(polarity).label_names == ("0", "1")
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text("".join(json.dumps({"words": f"text {i}", "verdict": i % 2}) + "\n" for i in range(20)))
+    with pytest.raises(ValueError, match=r"^\S+unknown.jsonl, line 1: no text field among words, verdict: pass "
+                                         r"--text-column$"):
+        _ = CorpusSource(unknown).label_names
+
+
+def test_a_label_column_with_as_many_values_as_rows_is_refused_as_probably_the_text(tmp_path):
+    # Headerless, two columns: the label is the shorter field of the first row, here wrongly the text.
+    swapped = tmp_path / "swapped.csv"
+    swapped.write_text("".join(f'"{i}","a text that is mostly {i} of its own, {i * 7}"\n' for i in range(5000)),
+                       encoding="utf-8")
+    with pytest.raises(ValueError) as refused:
+        _ = CorpusSource(swapped, options=ReadOptions(text_column="0", label_column="1")).label_names
+    message = str(refused.value)
+    assert "5,000 different values in 5,000 rows" in message and "--text-column and --label-column" in message
+    assert len(message) < 300
+
+
+def test_no_message_lists_more_than_ten_values(tmp_path):
+    many = tmp_path / "many.csv"
+    many.write_text("text,label\n" + "".join(f"text {i},c{i % 15}\n" for i in range(300)), encoding="utf-8")
+    source = CorpusSource(many, labels=[f"c{i}" for i in range(14)])  # c14 is not among them
+    with pytest.raises(BadRowError) as bad:
+        list(source.rows("train"))
+    assert "c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, ... (14 in all)" in str(bad.value)

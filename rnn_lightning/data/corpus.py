@@ -25,8 +25,11 @@ from rnn_lightning.data.sources import short_digest
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 # File or folder names that mark a split, in the order they are looked for.
 SPLIT_NAMES = {"train": ("train", "training"), "val": ("val", "valid", "validation", "dev"), "test": ("test",)}
-TEXT_NAMES = ("text", "sentence", "content", "review", "document", "body")
-LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target")
+TEXT_NAMES = ("text", "sentence", "content", "review", "document", "body", "question", "comment", "message", "tweet",
+              "utterance")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "polarity", "topic", "intent",
+               "coarse_label", "fine_label")
+MOST_LISTED = 10  # values a message names at most: a file's 5,000 "classes" must not become a 260 KB line
 CLASS_NAMES_FILE = "classes.txt"
 DEFAULT_MAX_TEXT_BYTES = 1_000_000
 # Bad-row reasons, as counted with skip_bad_rows and named in errors.
@@ -152,11 +155,20 @@ class CorpusSource:
         """
         names = self._given_labels or _class_names_file(self.splits["train"])
         if names is None:
-            found = {record.label for record in _records(self.splits["train"], self.options)
-                     if record.problem is None and record.label}
+            found, rows = set(), 0
+            for record in _records(self.splits["train"], self.options):
+                if record.problem is None and record.label:
+                    found.add(record.label)
+                    rows += 1
+            # Labels are few; a column with nearly as many values as rows is a text (or an id), not classes.
+            if len(found) > 20 and len(found) > rows / 2:
+                raise ValueError(f"{self.splits['train']}: the label column has {len(found):,} different values in "
+                                 f"{rows:,} rows, so it is probably not the label: name the columns with "
+                                 "--text-column and --label-column")
             names = tuple(sorted(found, key=lambda label: (0, int(label), "") if _is_int(label) else (1, 0, label)))
         if len(names) < 2:
-            raise ValueError(f"{self.splits['train']} has {len(names)} class(es) {list(names)}: at least 2 are needed")
+            raise ValueError(f"{self.splits['train']} has {len(names)} class(es) {_listed(names)}: at least 2 are "
+                             "needed (is --label-column the right column?)")
         return names
 
     def rows(self, split: str, skipped: Counter[str] | None = None) -> Iterator[tuple[str, int]]:
@@ -177,7 +189,7 @@ class CorpusSource:
         for record in _records(self.splits[split], self.options):
             problem, detail = record.problem, record.detail
             if problem is None and record.label not in index:
-                problem, detail = UNKNOWN_LABEL, f" {record.label!r} (classes: {', '.join(self.label_names)})"
+                problem, detail = UNKNOWN_LABEL, f" {record.label!r} (classes: {_listed(self.label_names)})"
             if problem is None:
                 yield record.text, index[record.label]
                 continue
@@ -185,6 +197,12 @@ class CorpusSource:
                 raise BadRowError(f"{record.where}: {problem}{detail} (pass --skip-bad-rows to skip such rows)")
             if skipped is not None:
                 skipped[problem] += 1
+
+
+def _listed(values: Sequence[object]) -> str:
+    """Values for a message: all of them when few, else the first :data:`MOST_LISTED` and how many there are."""
+    shown = ", ".join(str(value) for value in list(values)[:MOST_LISTED])
+    return shown if len(values) <= MOST_LISTED else f"{shown}, ... ({len(values):,} in all)"
 
 
 def _optional_path(path: str | Path | None) -> Path | None:
@@ -305,12 +323,12 @@ def _columns(path: Path, header: list[str] | None, first: list[str], options: Re
                 raise ValueError(f"{path}: --{what}-column {given!r} names a column, but the file has no header "
                                  "(give a 0-based index, or --header)")
             if str(given).lower() not in names:
-                raise ValueError(f"{path}: no column {given!r} (columns: {', '.join(header)})")
+                raise ValueError(f"{path}: no column {given!r} (columns: {_listed(header)})")
             return names.index(str(given).lower())
         if names is not None:
             found = [names.index(name) for name in candidates if name in names]
             if not found:
-                raise ValueError(f"{path}: no {what} column among {', '.join(header)}: pass --{what}-column")
+                raise ValueError(f"{path}: no {what} column among {_listed(header)}: pass --{what}-column")
             return found[0]
         return None
 
@@ -329,6 +347,7 @@ def _columns(path: Path, header: list[str] | None, first: list[str], options: Re
 
 
 def _json_lines_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
+    first = True  # the first object decides whether the file has text and label fields we know
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
             where = f"{path}, line {number}"
@@ -348,6 +367,10 @@ def _json_lines_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
                 continue
             text_key = _json_key(row, options.text_column, TEXT_NAMES)
             label_key = _json_key(row, options.label_column, LABEL_NAMES)
+            for key, what in ((text_key, "text"), (label_key, "label")):
+                if key is None and first:  # no known name at all: one line, rather than every row read as bad
+                    raise ValueError(f"{where}: no {what} field among {_listed(list(row))}: pass --{what}-column")
+            first = False
             text, label = row.get(text_key), row.get(label_key)
             yield _checked(where, text if isinstance(text, str) else None, _label_string(label),
                            options.max_text_bytes)
