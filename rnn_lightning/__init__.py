@@ -11,7 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     "BadRowError": "rnn_lightning.data.corpus",
-    "CheckpointError": "rnn_lightning.training.checkpoints",
+    "CheckpointError": "rnn_lightning.models.saved",
     "DataSettings": "rnn_lightning.settings",
     "ModelSettings": "rnn_lightning.settings",
     "OptimizerSettings": "rnn_lightning.settings",

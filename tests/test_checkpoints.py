@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_lightning.training.checkpoints import (
+from rnn_lightning.models.saved import (
     CheckpointError,
     find_best_checkpoint,
     find_last_checkpoint,

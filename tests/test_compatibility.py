@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from rnn_lightning.models.saved import read_checkpoint
 from rnn_lightning.serving.inference import load_model, predict_proba
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
-from rnn_lightning.training.checkpoints import read_checkpoint
+from rnn_lightning.training.module import TextClassifier
 
 from .conftest import run_command
 
@@ -27,7 +28,8 @@ def test_a_checkpoint_made_before_predicts_the_same(name, cell):
     model = load_model(FIXTURES / name)
     assert model.class_names == tuple(expected["class_names"])
     # Its flat hyperparameters read as today's settings (fast_cpu_path was fast_path's name).
-    assert model.settings == ModelSettings(cell=cell) and model.optimizer_settings == OptimizerSettings()
+    assert model.settings == ModelSettings(cell=cell)
+    assert TextClassifier.from_checkpoint(FIXTURES / name).optimizer_settings == OptimizerSettings()
     # Made on the machine the fixtures come from, the answers agree to the last bit; elsewhere to rounding.
     torch.testing.assert_close(torch.tensor(predict_proba(model, expected["texts"])),
                                torch.tensor(expected["probabilities"]), rtol=0, atol=1e-6)

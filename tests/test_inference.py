@@ -74,7 +74,7 @@ def test_predict_names_the_empty_review(tiny_run):
 
 
 def test_the_model_saves_its_text_spec_and_refuses_to_resume_on_other_data(tiny_run):
-    from rnn_lightning.training.checkpoints import CheckpointError as Refused
+    from rnn_lightning.models.saved import CheckpointError as Refused
 
     spec = load_model(tiny_run[1].last_checkpoint).text
     checkpoint = {"hyper_parameters": {"model": {}, "optimizer": {}}}
@@ -264,7 +264,7 @@ def test_word_influence_is_the_change_without_each_word(tiny_run):
 
 
 def test_training_lengths_are_read_only_when_complete(tiny_datamodule):
-    from rnn_lightning.training.module import checkpoint_parts
+    from rnn_lightning.models.saved import checkpoint_parts
 
     encoder = tiny_datamodule.encoder.to_dict()
     for words, expected in ((None, None), ({"p5": 3, "median": 9}, None),

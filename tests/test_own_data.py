@@ -14,8 +14,8 @@ import torch
 
 from rnn_lightning.data.corpus import EMPTY_TEXT, UNKNOWN_LABEL, BadRowError
 from rnn_lightning.data.datamodule import SkippedRowsWarning, TextDataModule
+from rnn_lightning.models.saved import CheckpointError, read_checkpoint
 from rnn_lightning.serving.inference import classify, load_model, predict, predict_proba, word_influence
-from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
 
 from .conftest import TOPICS, make_classifier, make_datamodule, run_command, split_labels, write_topics_csv
 

@@ -18,15 +18,11 @@ import torch
 from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.data.download import DownloadError, download, file_digest
 from rnn_lightning.data.sources import KNOWN_MD5
+from rnn_lightning.models.saved import CheckpointError, find_last_checkpoint, read_checkpoint
 from rnn_lightning.serving.inference import load_model
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
 from rnn_lightning.training.callbacks import NonFiniteError
-from rnn_lightning.training.checkpoints import (
-    AtomicCheckpointIO,
-    CheckpointError,
-    find_last_checkpoint,
-    read_checkpoint,
-)
+from rnn_lightning.training.checkpoints import AtomicCheckpointIO
 from rnn_lightning.training.module import TextClassifier
 
 from .conftest import make_classifier, make_datamodule, run_fit

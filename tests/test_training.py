@@ -6,9 +6,9 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.models.saved import CheckpointError
 from rnn_lightning.serving.inference import load_model, predict
 from rnn_lightning.settings import OptimizerSettings
-from rnn_lightning.training.checkpoints import CheckpointError
 from rnn_lightning.training.module import VAL_ACC, TextClassifier
 
 from .conftest import make_classifier, make_datamodule, make_spec, run_command, run_fit

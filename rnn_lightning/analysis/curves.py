@@ -9,8 +9,8 @@ from lightning.pytorch.core.saving import load_hparams_from_yaml
 from matplotlib.figure import Figure
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rnn_lightning.models.saved import newest_run
 from rnn_lightning.training.callbacks import EPOCH_TIME
-from rnn_lightning.training.checkpoints import newest_run
 from rnn_lightning.training.module import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
 EPOCH_METRICS = (TRAIN_ACC, VAL_ACC, TRAIN_LOSS, VAL_LOSS, EPOCH_TIME)

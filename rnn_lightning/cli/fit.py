@@ -39,8 +39,8 @@ def run(invocation: Invocation) -> int:
     from rnn_lightning.data.datamodule import TextDataModule
     from rnn_lightning.data.download import DownloadError
     from rnn_lightning.fileio import WriteError
+    from rnn_lightning.models.saved import CheckpointError
     from rnn_lightning.training.callbacks import NonFiniteError
-    from rnn_lightning.training.checkpoints import CheckpointError
     from rnn_lightning.training.module import TextClassifier
     from rnn_lightning.training.trainer import RunConfigError, fit
 

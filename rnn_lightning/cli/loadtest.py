@@ -42,9 +42,9 @@ def parser() -> ArgumentParser:
 
 
 def run(invocation: Invocation) -> int:
+    from rnn_lightning.models.saved import CheckpointError, find_best_checkpoint
     from rnn_lightning.serving.inference import load_model, predict_proba
     from rnn_lightning.serving.loadtest import measure_server
-    from rnn_lightning.training.checkpoints import CheckpointError, find_best_checkpoint
 
     args = invocation.config
     try:

@@ -20,7 +20,13 @@ from rnn_lightning.fileio import WriteError
 COMMANDS = {name: f"rnn_lightning.cli.{module}" for name, module in (
     ("fit", "fit"), ("test", "test"), ("predict", "predict"), ("serve", "serve"), ("inspect", "inspect"),
     ("plot", "plot"), ("bench", "bench"), ("probe", "probe"), ("distance", "distance"), ("depth", "depth"),
-    ("loadtest", "loadtest"), ("screenshot", "screenshot"), ("flags", "flags"))}
+    ("loadtest", "loadtest"), ("screenshot", "screenshot"), ("flags", "flags"), ("export", "export"))}
+
+# The optional extra that brings each package a subcommand may need (pyproject.toml's optional-dependencies).
+EXTRA_OF = {**dict.fromkeys(("torch", "lightning", "torchmetrics", "tensorboard", "matplotlib", "filelock",
+                             "torchdata", "ninja"), "train"),
+            "onnxruntime": "runtime", "onnx": "export", "litserve": "serve", "prometheus_client": "serve",
+            "fastapi": "serve", "uvicorn": "serve", "pyarrow": "parquet", "sklearn": "baseline"}
 
 
 def command_module(name: str) -> ModuleType:
@@ -75,6 +81,13 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     quiet_known_warnings()
     try:
         return command_module(invocation.name).run(invocation)
+    except ModuleNotFoundError as error:
+        extra = EXTRA_OF.get((error.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(f"{invocation.prog}: error: this needs {error.name}, which this installation lacks: pip install "
+              f"'rnn-lightning[{extra}]'", file=sys.stderr)
+        return 1
     except WriteError as error:  # a full disk, say: one line naming what was being written, status 1 (a fault)
         print(f"{invocation.prog}: error: {error.strerror}", file=sys.stderr)
         return 1

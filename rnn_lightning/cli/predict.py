@@ -1,4 +1,4 @@
-"""Classify raw texts with one checkpoint: the label, and the probability of every class."""
+"""Classify raw texts with one checkpoint (or its exported .onnx form): the label and every class's probability."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def parser() -> ArgumentParser:
     parser = new_parser(__doc__)
     parser.add_argument("reviews", nargs="*", help="texts to classify (else --file, else standard input)")
     parser.add_argument("--ckpt", type=str | None, default=None,
-                        help="checkpoint file (default: the best checkpoint of the newest run under --logdir)")
+                        help="checkpoint file, or an exported .onnx model (default: the best checkpoint of the newest "
+                             "run under --logdir)")
     parser.add_argument("--logdir", default="lightning_logs", help="where to look for the default checkpoint")
     parser.add_argument("--file", type=str | None, default=None,
                         help="read one text per line from this file (UTF-8), streamed")
@@ -29,14 +30,12 @@ def parser() -> ArgumentParser:
 
 
 def run(invocation: Invocation) -> int:
-    from rnn_lightning.cli.process import prepare_torch
-
-    prepare_torch()  # before torch starts its worker threads, so that they flush subnormals too
     from tqdm.auto import tqdm
 
+    from rnn_lightning.cli.process import prepare_for_model
     from rnn_lightning.data.text import chunked
+    from rnn_lightning.models.saved import find_best_checkpoint, is_exported
     from rnn_lightning.serving.inference import CheckpointError, load_model, predict_proba
-    from rnn_lightning.training.checkpoints import find_best_checkpoint
 
     args = invocation.config
     file = Path(args.file) if args.file else None
@@ -45,9 +44,9 @@ def run(invocation: Invocation) -> int:
             raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
         if file is not None and not file.is_file():
             raise FileNotFoundError(f"--file {file}: no such file")
-        device = _device(args.accelerator)
         ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
-        model = load_model(ckpt, map_location=device)
+        prepare_for_model(ckpt)  # before torch starts its worker threads, so that they flush subnormals too
+        model = load_model(ckpt) if is_exported(ckpt) else load_model(ckpt, map_location=_device(args.accelerator))
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         return invocation.fail(error)
     names = model.class_names

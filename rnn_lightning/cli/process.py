@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 # Deprecations raised inside our dependencies, about their own calls: nothing for a user to change.
 KNOWN_WARNINGS = (
@@ -33,6 +34,14 @@ def prepare_torch(compiled: bool | None = None) -> None:
 
     flush_denormals()
     allow_compiled(environment.compiled_recurrences_allowed() if compiled is None else compiled)
+
+
+def prepare_for_model(path: str | Path) -> None:
+    """:func:`prepare_torch` for a checkpoint; nothing for an exported model, which runs without torch."""
+    from rnn_lightning.models.saved import is_exported
+
+    if not is_exported(path):
+        prepare_torch()
 
 
 def quiet_lightning() -> None:

@@ -1,4 +1,4 @@
-"""Serve one checkpoint over HTTP: POST /predict and /explain, GET /health and /metrics, and a page at /.
+"""Serve a checkpoint or an exported .onnx model over HTTP: POST /predict, /explain; GET /health, /metrics, /.
 
 SIGTERM (as process managers stop services) and Ctrl-C both drain what is in flight, stop every worker and
 free the port. Everything that can be checked is checked before the model is loaded: the settings, and that
@@ -25,7 +25,8 @@ from rnn_lightning.cli.parsing import Invocation, add_settings, new_parser
 def parser() -> ArgumentParser:
     parser = new_parser(__doc__)
     parser.add_argument("--ckpt", type=str | None, default=None,
-                        help="checkpoint file (default: the best checkpoint of the newest run under --logdir)")
+                        help="checkpoint file, or an exported .onnx model (default: the best checkpoint of the newest "
+                             "run under --logdir)")
     parser.add_argument("--logdir", default="lightning_logs", help="where to look for the default checkpoint")
     add_settings(parser, "server")
     parser.set_defaults({"server.api_key": environment.api_key()})
@@ -39,15 +40,15 @@ def run(invocation: Invocation) -> int:
         _check_listenable(host, args.server.port)
     except OSError as error:
         return invocation.fail(f"cannot listen on {args.server.host}:{args.server.port}: {error.strerror or error}")
-    from rnn_lightning.cli.process import prepare_torch
-
-    prepare_torch()  # before torch starts its worker threads, so that they flush subnormals too
-    from rnn_lightning.serving.api import build_server
-    from rnn_lightning.serving.http import header_deadline_protocol
-    from rnn_lightning.training.checkpoints import CheckpointError, find_best_checkpoint
+    from rnn_lightning.cli.process import prepare_for_model
+    from rnn_lightning.models.saved import CheckpointError, find_best_checkpoint
 
     try:
         ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
+        prepare_for_model(ckpt)  # before torch starts its worker threads, so that they flush subnormals too
+        from rnn_lightning.serving.api import build_server
+        from rnn_lightning.serving.http import header_deadline_protocol
+
         server = build_server(ckpt, args.server)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         return invocation.fail(error)

@@ -27,13 +27,13 @@ def run(invocation: Invocation) -> int:
 
     from rnn_lightning.data.datamodule import TextDataModule
     from rnn_lightning.data.download import DownloadError
-    from rnn_lightning.serving.inference import load_model
-    from rnn_lightning.training.checkpoints import CheckpointError, find_best_checkpoint
+    from rnn_lightning.models.saved import CheckpointError, find_best_checkpoint
+    from rnn_lightning.training.module import TextClassifier
 
     args = invocation.settings()
     try:
         ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
-        model = load_model(ckpt)
+        model = TextClassifier.from_checkpoint(ckpt)
         datamodule = TextDataModule(args.data)
         if not datamodule.has_split("test"):
             raise ValueError(f"{datamodule.source_name} has no test split: give one (--data.test_source)")

@@ -1,58 +1,89 @@
-"""Load one checkpoint file and classify raw reviews with exactly the training text pipeline."""
+"""Load one trained model (a checkpoint, or its exported ONNX form) and classify raw texts with its text pipeline.
+
+Nothing here imports torch or Lightning itself: a checkpoint brings torch when it is loaded, an exported model
+onnxruntime (:mod:`rnn_lightning.serving.portable`). Both answer :meth:`probabilities_of` for padded ids, the one
+thing the functions below ask of a model.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
-from rnn_lightning.data.spec import is_binary
-from rnn_lightning.data.text import chunked, pad_sequences, tokenize
-from rnn_lightning.models.denormals import denormals_flushed
-from rnn_lightning.training.checkpoints import CheckpointError, read_checkpoint
-from rnn_lightning.training.module import TextClassifier, checkpoint_parts
+from rnn_lightning.data.spec import TextSpec, is_binary
+from rnn_lightning.data.text import TextEncoder, chunked, pad_sequences, tokenize
+from rnn_lightning.models.saved import CheckpointError, is_exported
 
-__all__ = ["CheckpointError", "classify", "iter_probabilities", "load_model", "most_likely", "predict",
-           "predict_proba", "word_influence"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["CheckpointError", "TrainedModel", "classify", "iter_probabilities", "load_model", "most_likely",
+           "predict", "predict_proba", "word_influence"]
+
+class TrainedModel(Protocol):
+    """What prediction needs of a model, in either form it comes in.
+
+    :class:`~rnn_lightning.models.classifier.Classifier` for a checkpoint, or
+    :class:`~rnn_lightning.serving.portable.PortableClassifier` for an exported model.
+    """
+
+    text: TextSpec
+
+    @property
+    def encoder(self) -> TextEncoder: ...
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+    @property
+    def binary(self) -> bool: ...
+
+    @property
+    def skips_padding(self) -> bool: ...
+
+    def probabilities_of(self, ids: np.ndarray) -> np.ndarray: ...
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> TextClassifier:
-    """Load a classifier, its vocabulary and its class names from one ``.ckpt`` file, ready for prediction.
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> TrainedModel:
+    """Load a classifier, its vocabulary and its class names from one file, ready for prediction.
 
-    The file is read with ``torch.load(weights_only=True)``, so it can hold tensors and plain Python
+    A ``.ckpt`` file is read with ``torch.load(weights_only=True)``, so it can hold tensors and plain Python
     values only: loading never runs code from the file. Checkpoints of either layout load: today's (settings
-    and a text spec) and the flat one of bc6124b and before.
+    and a text spec) and the flat one of bc6124b and before. Lightning is not imported. A ``.onnx`` file
+    written by ``rnn-lightning export`` runs with onnxruntime and numpy alone (``map_location`` is then unused).
 
     Args:
-        path: A checkpoint written by ``rnn-lightning fit`` (or any Trainer fitting a :class:`TextClassifier`).
-        map_location: Device to load the weights onto.
+        path: A checkpoint written by ``rnn-lightning fit`` (or any Trainer fitting a ``TextClassifier``), or
+            its exported form.
+        map_location: Device to load a checkpoint's weights onto.
 
     Returns:
         The classifier in eval mode, with its text encoder and class names restored.
 
     Raises:
-        CheckpointError: With a one-line reason, for a missing file, a file that is not a checkpoint, or a
-            checkpoint of some other model.
+        CheckpointError: With a one-line reason, for a missing file, a file that is not a checkpoint (or an
+            exported model), or a checkpoint of some other model.
     """
-    checkpoint = read_checkpoint(path, map_location)
-    try:
-        model = TextClassifier(*checkpoint_parts(checkpoint))
-        model.load_state_dict(checkpoint["state_dict"])
-    except CheckpointError as error:
-        raise CheckpointError(f"{path}: {error}") from error
-    except (RuntimeError, ValueError, TypeError, KeyError) as error:
-        raise CheckpointError(f"{path} does not fit this model: {str(error).splitlines()[0]}") from error
-    return model.to(map_location).eval()
+    if is_exported(path):
+        from rnn_lightning.serving.portable import PortableClassifier
+
+        return PortableClassifier.load(path)
+    from rnn_lightning.models.classifier import Classifier
+
+    return Classifier.from_checkpoint(path, map_location)
 
 
-def iter_probabilities(model: TextClassifier, texts: Iterable[str], batch_size: int = 256,
+def iter_probabilities(model: TrainedModel, texts: Iterable[str], batch_size: int = 256,
                        ) -> Iterator[list[list[float]]]:
     """The probability of every class for each text, one batch at a time: the one prediction path.
 
-    Texts are encoded batch by batch, so memory stays flat however many there are. Subnormal floats are
-    flushed on the calling thread while a batch runs (its previous setting is restored after).
+    Texts are encoded batch by batch, so memory stays flat however many there are.
 
     Args:
         model: A classifier with its text encoder, e.g. from :func:`load_model`, on any device.
@@ -69,27 +100,16 @@ def iter_probabilities(model: TextClassifier, texts: Iterable[str], batch_size: 
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     position = 0
     for batch in chunked(texts, batch_size):
-        yield _probabilities(model, model.encoder.encode(batch, first_position=position)).tolist()
+        yield model.probabilities_of(model.encoder.encode(batch, first_position=position)).tolist()
         position += len(batch)
 
 
-def _probabilities(model: TextClassifier, ids: np.ndarray) -> torch.Tensor:
-    """``(texts, classes)`` probabilities for padded ids, in eval mode, with subnormals flushed meanwhile."""
-    was_training = model.training
-    model.eval()
-    try:
-        with denormals_flushed(), torch.inference_mode():
-            return model.probabilities(model(torch.from_numpy(ids).to(model.device))).float().cpu()
-    finally:
-        model.train(was_training)
-
-
-def predict_proba(model: TextClassifier, texts: Sequence[str], batch_size: int = 256) -> list[list[float]]:
+def predict_proba(model: TrainedModel, texts: Sequence[str], batch_size: int = 256) -> list[list[float]]:
     """The probability of every class (in the order of ``model.class_names``) for each text, in order."""
     return [row for batch in iter_probabilities(model, texts, batch_size) for row in batch]
 
 
-def predict(model: TextClassifier, texts: Sequence[str], batch_size: int = 256) -> list[float]:
+def predict(model: TrainedModel, texts: Sequence[str], batch_size: int = 256) -> list[float]:
     """Probability that each review is positive (class 1), in order: the study's two-class question.
 
     Raises:
@@ -101,7 +121,7 @@ def predict(model: TextClassifier, texts: Sequence[str], batch_size: int = 256) 
     return [row[1] for row in predict_proba(model, texts, batch_size)]
 
 
-def classify(model: TextClassifier, texts: Sequence[str], batch_size: int = 256) -> list[dict[str, object]]:
+def classify(model: TrainedModel, texts: Sequence[str], batch_size: int = 256) -> list[dict[str, object]]:
     """Label, probability of every class and a length check for each text, through :func:`iter_probabilities`.
 
     Args:
@@ -137,16 +157,16 @@ def most_likely(probabilities: Sequence[float]) -> int:
     return max(range(len(probabilities)), key=probabilities.__getitem__)
 
 
-def _short_text_note(words: int, review_words: Mapping[str, int], model: TextClassifier) -> str:
+def _short_text_note(words: int, review_words: Mapping[str, int], model: TrainedModel) -> str:
     seen = (f"{words} word(s): shorter than 95% of the texts the model learnt from ({review_words['p5']} to "
             f"{review_words['p95']} words for 90% of them, median {review_words['median']})")
-    if model.settings.mask_padding:
+    if model.skips_padding:
         return f"{seen}. The model skips padding, but texts this short were rare in training: take the answer with care"
     return (f"{seen}. This model reads every text as {model.encoder.maxlen} steps, this one mostly padding, which it "
             "never learnt from: the answer says little (a model that skips padding reads short texts better)")
 
 
-def word_influence(model: TextClassifier, text: str, batch_size: int = 256) -> list[tuple[str, float]]:
+def word_influence(model: TrainedModel, text: str, batch_size: int = 256) -> list[tuple[str, float]]:
     """How much each word pushed the verdict, by occlusion: p(class) with the text minus p(class) without the word.
 
     The class is "positive" (class 1) for a two-class model, else the class predicted for the whole text. One
@@ -165,9 +185,9 @@ def word_influence(model: TextClassifier, text: str, batch_size: int = 256) -> l
     # The text itself, then the text without each word in turn (a one-word text becomes the start id alone).
     variants = [encoder.encode_tokens(words, lookup)] + [
         encoder.encode_tokens(words[:i] + words[i + 1:], lookup) for i in range(seen_from, len(words))]
-    probabilities = torch.cat([_probabilities(model, pad_sequences(variants[start:start + batch_size],
-                                                                   encoder.maxlen))
-                               for start in range(0, len(variants), batch_size)])
+    probabilities = np.concatenate([model.probabilities_of(pad_sequences(variants[start:start + batch_size],
+                                                                         encoder.maxlen))
+                                    for start in range(0, len(variants), batch_size)])
     explained = 1 if model.binary else int(probabilities[0].argmax())
-    full, without = probabilities[0, explained].item(), probabilities[1:, explained].tolist()
+    full, without = float(probabilities[0, explained]), probabilities[1:, explained].tolist()
     return list(zip(words, [0.0] * seen_from + [full - p for p in without], strict=True))

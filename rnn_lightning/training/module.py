@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -19,20 +19,18 @@ from torchmetrics.classification import (
     MulticlassRecall,
 )
 
-from rnn_lightning.data.sources import CLASS_NAMES
 from rnn_lightning.data.spec import TextSpec, is_binary
-from rnn_lightning.data.text import TextEncoder
+from rnn_lightning.models.classifier import TextPredictor, class_probabilities
 from rnn_lightning.models.network import TextRNN
+from rnn_lightning.models.saved import TEXT_SPEC_KEY, CheckpointError, checkpoint_parts, load_checkpoint_into
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
-from rnn_lightning.training.checkpoints import CheckpointError
 
 # One name scheme for metrics, shared by logging, ModelCheckpoint, the plots and the README.
 TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC = (
     "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
-TEXT_SPEC_KEY = "text_spec"  # where a checkpoint keeps the data's side of the model
 
 
-class TextClassifier(L.LightningModule):
+class TextClassifier(TextPredictor, L.LightningModule):
     """Text classifier trained as the Keras study: RMSprop on binary cross-entropy, or cross-entropy over classes.
 
     Two classes (the study's sentiment) get a sigmoid head, binary cross-entropy and accuracy; more get a
@@ -56,7 +54,6 @@ class TextClassifier(L.LightningModule):
         self.settings, self.optimizer_settings, self.text = model, optimizer, text
         self.model = TextRNN(model, text.num_words, text.num_classes)
         num_classes = text.num_classes
-        self.binary = text.binary
         self.loss = nn.BCEWithLogitsLoss() if self.binary else nn.CrossEntropyLoss()
         self.train_metrics, self.val_metrics, self.test_metrics = (
             _stage_metrics(num_classes, stage) for stage in ("train", "val", "test"))
@@ -67,17 +64,14 @@ class TextClassifier(L.LightningModule):
         self.test_confusion_matrix = MulticlassConfusionMatrix(num_classes)
         self.test_confusion: list[list[int]] | None = None
 
-    @property
-    def encoder(self) -> TextEncoder:
-        return self.text.encoder
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> TextClassifier:
+        """Load a checkpoint file (either layout it had) for testing or further training, in eval mode.
 
-    @property
-    def num_classes(self) -> int:
-        return self.text.num_classes
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.text.label_names
+        Raises:
+            CheckpointError: As :func:`~rnn_lightning.models.saved.load_checkpoint_into` says.
+        """
+        return load_checkpoint_into(path, cls, map_location)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits for a ``(batch, time)`` tensor of ids: ``(batch,)`` of class 1, or ``(batch, classes)``."""
@@ -85,10 +79,7 @@ class TextClassifier(L.LightningModule):
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """``(batch, classes)`` probabilities from logits, for either head."""
-        if self.binary:
-            positive = torch.sigmoid(logits)
-            return torch.stack([1 - positive, positive], dim=-1)
-        return torch.softmax(logits, dim=-1)
+        return class_probabilities(logits, self.binary)
 
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: MetricCollection,
                      ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,49 +145,3 @@ def _stage_metrics(num_classes: int, stage: str) -> MetricCollection:
     metrics: dict[str, Metric] = {"acc": BinaryAccuracy()} if is_binary(num_classes) else {
         "acc": MulticlassAccuracy(num_classes, average="micro"), "f1": MulticlassF1Score(num_classes, average="macro")}
     return MetricCollection(metrics, prefix=f"{stage}/")
-
-
-# Before the settings objects (bc6124b and earlier): flat hyperparameters, the vocabulary and class names under
-# keys of their own or in the DataModule's state (saved under its class name).
-_FLAT_MODEL_KEYS = {"embed_dim", "hidden_size", "num_layers", "cell", "single_bias", "mask_padding"}
-_FLAT_KEYS = _FLAT_MODEL_KEYS | {"num_words", "fast_cpu_path", "lr", "rho", "eps", "num_classes"}
-_DATAMODULE_KEYS = ("TextDataModule", "IMDBDataModule")
-
-
-def checkpoint_parts(checkpoint: Mapping[str, Any]) -> tuple[ModelSettings, OptimizerSettings, TextSpec]:
-    """The settings and text spec a :class:`TextClassifier` checkpoint was made with, in either layout it had.
-
-    Raises:
-        CheckpointError: If the checkpoint is not one of a :class:`TextClassifier`, names code to run, or
-            holds no vocabulary.
-    """
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    if "_instantiator" in hparams:
-        raise CheckpointError("it names a callable to build the model (_instantiator): refused, no code is run")
-    nested = set(hparams) == {"model", "optimizer"}
-    if not nested and not set(hparams) <= _FLAT_KEYS:
-        raise CheckpointError(f"it is a checkpoint of another model (hyperparameters {sorted(hparams)})")
-    try:
-        if nested:
-            model, optimizer = ModelSettings(**hparams["model"]), OptimizerSettings(**hparams["optimizer"])
-            return model, optimizer, TextSpec.from_dict(checkpoint[TEXT_SPEC_KEY])
-        model = ModelSettings(**{key: hparams[key] for key in _FLAT_MODEL_KEYS & hparams.keys()},
-                              fast_path=hparams.get("fast_cpu_path", True))
-        optimizer = OptimizerSettings(**{key: hparams[key] for key in ("lr", "rho", "eps") if key in hparams})
-        return model, optimizer, _flat_layout_spec(checkpoint, hparams.get("num_classes", 2))
-    except (KeyError, TypeError, ValueError) as error:
-        if isinstance(error, CheckpointError):
-            raise
-        raise CheckpointError(f"it does not fit this model: {str(error).splitlines()[0]}") from error
-
-
-def _flat_layout_spec(checkpoint: Mapping[str, Any], num_classes: int) -> TextSpec:
-    data_state = next((checkpoint[key] for key in _DATAMODULE_KEYS if isinstance(checkpoint.get(key), dict)), {})
-    encoder = checkpoint.get("text_encoder", data_state.get("text_encoder"))
-    if encoder is None:
-        raise CheckpointError("it holds no vocabulary: it was not trained on a TextDataModule")
-    names = checkpoint.get("label_names", data_state.get("label_names"))
-    if names is None and is_binary(num_classes):
-        names = CLASS_NAMES  # trained before class names were saved: on IMDB
-    return TextSpec.from_dict({"encoder": encoder, "label_names": names,
-                               "review_words": data_state.get("review_words")})

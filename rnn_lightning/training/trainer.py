@@ -18,10 +18,11 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.models.saved import LAST, find_last_checkpoint, read_checkpoint
 from rnn_lightning.settings import TrainSettings
 from rnn_lightning.training.baseline import fit_baseline, require_scikit_learn
 from rnn_lightning.training.callbacks import EpochTimer, FiniteGuard, RecurrentGradNorms, SaveConfig, SigtermCheckpoint
-from rnn_lightning.training.checkpoints import LAST, AtomicCheckpointIO, find_last_checkpoint, read_checkpoint
+from rnn_lightning.training.checkpoints import AtomicCheckpointIO
 from rnn_lightning.training.confusion import Confusion
 from rnn_lightning.training.module import VAL_ACC, TextClassifier
 from rnn_lightning.training.summary import KerasSummary

@@ -1,0 +1,105 @@
+"""A trained network with its text spec, for prediction: what a checkpoint holds, without the training stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.data.text import TextEncoder
+from rnn_lightning.models.denormals import denormals_flushed
+from rnn_lightning.models.network import TextRNN
+from rnn_lightning.models.saved import load_checkpoint_into
+from rnn_lightning.settings import ModelSettings
+
+
+def class_probabilities(logits: torch.Tensor, binary: bool) -> torch.Tensor:
+    """``(batch, classes)`` probabilities from either head's logits: the sigmoid's single logit, or a softmax."""
+    if binary:
+        positive = torch.sigmoid(logits)
+        return torch.stack([1 - positive, positive], dim=-1)
+    return torch.softmax(logits, dim=-1)
+
+
+class TextPredictor:
+    """Raw text's side of a classifier: its spec's names and sizes, and probabilities for padded ids.
+
+    Shared by :class:`Classifier` (for prediction) and the training ``TextClassifier``, so that a module just
+    trained predicts as the one loaded from its checkpoint. The class using it holds ``text`` (a
+    :class:`TextSpec`) and ``settings`` (:class:`ModelSettings`), has a ``device``, and maps ids to logits.
+    """
+
+    text: TextSpec
+    settings: ModelSettings
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self.text.encoder
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.text.label_names
+
+    @property
+    def num_classes(self) -> int:
+        return self.text.num_classes
+
+    @property
+    def binary(self) -> bool:
+        return self.text.binary
+
+    @property
+    def skips_padding(self) -> bool:
+        """Whether the network skips padding (else every text is read as ``maxlen`` steps, padding included)."""
+        return self.settings.mask_padding
+
+    def probabilities_of(self, ids: np.ndarray) -> np.ndarray:
+        """``(texts, classes)`` float32 probabilities for padded ids, with subnormals flushed meanwhile."""
+        was_training = self.training
+        self.eval()
+        try:
+            with denormals_flushed(), torch.inference_mode():
+                logits = self(torch.from_numpy(ids).to(self.device))
+                return class_probabilities(logits, self.binary).float().cpu().numpy()
+        finally:
+            self.train(was_training)
+
+
+class Classifier(TextPredictor, nn.Module):
+    """:class:`TextRNN` and the :class:`TextSpec` it was trained with: raw text in, class probabilities out.
+
+    Its parameters are named as in :class:`~rnn_lightning.training.module.TextClassifier` (``model.*``), so a
+    training checkpoint's ``state_dict`` loads as it is; Lightning and torchmetrics are never imported.
+
+    Args:
+        settings: The network's settings.
+        text: The vocabulary, text settings and class names it was trained with.
+    """
+
+    def __init__(self, settings: ModelSettings, text: TextSpec) -> None:
+        super().__init__()
+        self.settings, self.text = settings, text
+        self.model = TextRNN(settings, text.num_words, text.num_classes)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, map_location: str | torch.device = "cpu") -> Classifier:
+        """Load one checkpoint file (either layout it had), in eval mode, without importing Lightning.
+
+        The file is read with ``torch.load(weights_only=True)``: loading never runs code from it.
+
+        Raises:
+            CheckpointError: With a one-line reason, for a missing file, a file that is not a checkpoint, or a
+                checkpoint of some other model.
+        """
+        return load_checkpoint_into(path, lambda settings, _, text: cls(settings, text), map_location)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.embedding.weight.device
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits for a ``(batch, time)`` tensor of ids: ``(batch,)`` of class 1, or ``(batch, classes)``."""
+        return self.model(ids)

@@ -1,0 +1,93 @@
+"""Run an exported model (``rnn-lightning export``) with onnxruntime and numpy alone: no torch, no Lightning.
+
+``pip install "rnn-lightning[runtime]"`` installs what this needs and nothing of the training stack. The text is
+tokenised and encoded by the same code as in training (:mod:`rnn_lightning.data.text`), from the vocabulary and
+settings the file carries, so the answers are the checkpoint's (to float rounding: the exported graph runs
+onnxruntime's RNN operators where the checkpoint runs the compiled recurrences).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.data.text import TextEncoder
+from rnn_lightning.models.saved import EXPORT_FORMAT as FORMAT
+from rnn_lightning.models.saved import CheckpointError
+
+
+class PortableClassifier:
+    """An exported classifier and its text spec: padded ids in, every class's probability out.
+
+    Args:
+        session: An onnxruntime ``InferenceSession`` of the exported graph.
+        text: The vocabulary, text settings and class names the model was trained with.
+        settings: The network's settings as saved (plain values).
+    """
+
+    def __init__(self, session: Any, text: TextSpec, settings: dict[str, Any]) -> None:
+        self.session, self.text, self.settings = session, text, settings
+
+    @classmethod
+    def load(cls, path: str | Path, threads: int | None = None) -> PortableClassifier:
+        """Open an exported model.
+
+        Args:
+            path: A file written by ``rnn-lightning export``.
+            threads: onnxruntime's threads within an operator (default: its own choice, one per core).
+
+        Raises:
+            CheckpointError: With a one-line reason, for a missing file, a file onnxruntime cannot read, or an
+                ONNX model that ``rnn-lightning export`` did not write.
+        """
+        import onnxruntime  # the runtime extra
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such exported model file")
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types for any unreadable file
+            reason = " ".join(str(error).split())[:200] or type(error).__name__
+            raise CheckpointError(f"{path} is not a loadable ONNX model: {reason}") from error
+        metadata = session.get_modelmeta().custom_metadata_map
+        if metadata.get(FORMAT.version_key) != str(FORMAT.version) or FORMAT.text_spec_key not in metadata:
+            raise CheckpointError(f"{path} is an ONNX model, but not one rnn-lightning export wrote (format "
+                                  f"{FORMAT.version}): it carries no vocabulary")
+        try:
+            text = TextSpec.from_dict(json.loads(metadata[FORMAT.text_spec_key]))
+            settings = json.loads(metadata.get(FORMAT.model_key, "{}"))
+        except ValueError as error:
+            raise CheckpointError(f"{path}: its text spec is unreadable ({error})") from error
+        return cls(session, text, settings)
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self.text.encoder
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.text.label_names
+
+    @property
+    def num_classes(self) -> int:
+        return self.text.num_classes
+
+    @property
+    def binary(self) -> bool:
+        return self.text.binary
+
+    @property
+    def skips_padding(self) -> bool:
+        return bool(self.settings.get("mask_padding", False))
+
+    def probabilities_of(self, ids: np.ndarray) -> np.ndarray:
+        """``(texts, classes)`` float32 probabilities for ids padded in front (as the encoder makes them)."""
+        return self.session.run([FORMAT.output], {FORMAT.input: np.ascontiguousarray(ids, dtype=np.int64)})[0]

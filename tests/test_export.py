@@ -1,0 +1,140 @@
+"""The exported ONNX model answers as its checkpoint, runs without torch, and is served like one."""
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnn_lightning.data.spec import TextSpec
+from rnn_lightning.data.text import TextEncoder
+from rnn_lightning.models.export import export_onnx
+from rnn_lightning.models.saved import CheckpointError
+from rnn_lightning.serving.inference import load_model, predict_proba
+from rnn_lightning.serving.loadtest import free_port, running_server
+
+from .conftest import make_classifier, run_command
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+WORDS = [f"w{i}" for i in range(60)] + ["good", "bad", "film", "plot", "great", "awful"]
+
+
+def texts(count: int, seed: int = 0, longest: int = 700) -> list[str]:
+    """Texts of 1 to ``longest`` words, from the vocabulary and beyond it (out-of-vocabulary words)."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS + ["unseen", "never"]) for _ in range(rng.randint(1, longest)))
+            for _ in range(count)]
+
+
+def study_spec(num_classes: int = 2) -> TextSpec:
+    names = ("negative", "positive") if num_classes == 2 else tuple(f"topic{i}" for i in range(num_classes))
+    return TextSpec(TextEncoder.from_ranked(WORDS, num_words=50, maxlen=500), names)
+
+
+@pytest.mark.parametrize(("cell", "mask_padding", "num_classes"), [
+    ("rnn", False, 2), ("rnn", True, 2), ("lstm", False, 2), ("lstm", True, 2), ("gru", False, 2), ("gru", True, 4),
+    ("rnn", False, 3)])
+def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, mask_padding, num_classes):
+    torch.manual_seed(0)  # the study's shapes: 4 layers of 32, 500 steps, Keras's initialisation
+    module = make_classifier(spec=study_spec(num_classes), cell=cell, mask_padding=mask_padding)
+    path = export_onnx(module, tmp_path / "model.onnx")
+    exported = load_model(path)
+    sample = texts(40) + ["good", "bad film"]
+    expected = np.array(predict_proba(module, sample))
+    assert np.abs(np.array(predict_proba(exported, sample)) - expected).max() <= 1e-5
+    assert exported.class_names == module.class_names and exported.skips_padding == mask_padding
+    assert exported.encoder == module.encoder  # same vocabulary and maxlen: the same ids for the same text
+
+
+@pytest.mark.parametrize("name", ["imdb_rnn_bc6124b.ckpt", "topics_gru_bc6124b.ckpt"])
+def test_trained_checkpoints_export_through_the_command_and_predict_the_same(tmp_path, capsys, name):
+    target = tmp_path / "exported.onnx"
+    assert run_command("export", ["--ckpt", str(FIXTURES / name), "--onnx", str(target)]) == 0
+    sample = ["the striker scored", "a great film with a good plot", "awful"]
+    assert run_command("predict", ["--ckpt", str(target), "--json", *sample]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = predict_proba(load_model(FIXTURES / name), sample)
+    for answer, row in zip(answers, expected, strict=True):
+        assert list(answer["probabilities"].values()) == pytest.approx(row, abs=1e-5)
+
+
+def test_export_refuses_a_target_that_predict_would_take_for_a_checkpoint(tmp_path, capsys):
+    assert run_command("export", ["--ckpt", str(FIXTURES / "imdb_rnn_bc6124b.ckpt"),
+                                  "--onnx", str(tmp_path / "model.ckpt")]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_onnx_files_not_written_by_export_are_refused_in_one_line(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    foreign = tmp_path / "foreign.onnx"
+    graph = helper.make_graph([helper.make_node("Identity", ["ids"], ["probabilities"])], "other",
+                              [helper.make_tensor_value_info("ids", TensorProto.INT64, [None, None])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.INT64, [None, None])])
+    onnx.save(helper.make_model(graph), foreign)
+    with pytest.raises(CheckpointError, match="not one rnn-lightning export wrote"):
+        load_model(foreign)
+    (tmp_path / "garbage.onnx").write_bytes(b"not a model at all")
+    with pytest.raises(CheckpointError, match="is not a loadable ONNX model"):
+        load_model(tmp_path / "garbage.onnx")
+    with pytest.raises(CheckpointError, match="no such exported model"):
+        load_model(tmp_path / "missing.onnx")
+
+
+@pytest.mark.slow
+def test_the_exported_model_is_served_like_its_checkpoint(tmp_path):
+    path = export_onnx(load_model(FIXTURES / "topics_gru_bc6124b.ckpt"), tmp_path / "topics.onnx")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    sample = ["The striker scored a goal", "Investors sold shares"]
+    with running_server([sys.executable, "-m", "rnn_lightning.cli.main", "serve", "--ckpt", str(path),
+                         "--server.port", str(port)], url):
+        answers = {}
+        for endpoint in ("/predict", "/explain"):
+            body = json.dumps({"texts": sample}).encode()
+            request = urllib.request.Request(f"{url}{endpoint}", data=body, headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answers[endpoint] = json.loads(response.read())["results"]
+    expected = predict_proba(load_model(FIXTURES / "topics_gru_bc6124b.ckpt"), sample)
+    for result, row in zip(answers["/predict"], expected, strict=True):
+        assert list(result["probabilities"].values()) == pytest.approx(row, abs=1e-5)
+    for result, text in zip(answers["/explain"], sample, strict=True):
+        assert [word for word, _ in result["influence"]] == text.lower().split()
+
+
+@pytest.mark.slow
+def test_a_venv_without_torch_classifies_with_the_exported_model(tmp_path):
+    """``pip install rnn-lightning[runtime]`` pulls no torch, and its ``predict`` gives the checkpoint's answers."""
+    source = tmp_path / "source"  # the package alone, so that pip builds nothing inside the checkout
+    shutil.copytree(ROOT / "rnn_lightning", source / "rnn_lightning",
+                    ignore=shutil.ignore_patterns("__pycache__", "csrc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    (source / "rnn_lightning" / "models" / "csrc").mkdir()  # package data the build expects
+    model = export_onnx(load_model(FIXTURES / "imdb_rnn_bc6124b.ckpt"), tmp_path / "model.onnx")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", f"{source}[runtime]"], check=True, timeout=600)
+    assert subprocess.run([str(python), "-c", "import torch"], capture_output=True).returncode != 0
+    assert subprocess.run([str(python), "-c", "import lightning"], capture_output=True).returncode != 0
+    sample = ["a great film", "awful awful plot", "the the the"]
+    shown = subprocess.run([str(venv / "bin" / "rnn-lightning"), "predict", "--ckpt", str(model), "--json", *sample],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    answers = [json.loads(line) for line in shown.stdout.splitlines()]
+    expected = predict_proba(load_model(FIXTURES / "imdb_rnn_bc6124b.ckpt"), sample)
+    for answer, row in zip(answers, expected, strict=True):
+        assert list(answer["probabilities"].values()) == pytest.approx(row, abs=1e-5)
+    # A command that needs the training stack says which extra brings it, in one line.
+    refused = subprocess.run([str(venv / "bin" / "rnn-lightning"), "predict", "--ckpt",
+                              str(FIXTURES / "imdb_rnn_bc6124b.ckpt"), "good"], capture_output=True, text=True)
+    assert refused.returncode == 1 and "pip install 'rnn-lightning[train]'" in refused.stderr
