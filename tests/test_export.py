@@ -100,7 +100,8 @@ def test_the_exported_model_is_served_like_its_checkpoint(tmp_path):
         answers = {}
         for endpoint in ("/predict", "/explain"):
             body = json.dumps({"texts": sample}).encode()
-            request = urllib.request.Request(f"{url}{endpoint}", data=body, headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(f"{url}{endpoint}", data=body,
+                                             headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 answers[endpoint] = json.loads(response.read())["results"]
     expected = predict_proba(load_model(FIXTURES / "topics_gru_bc6124b.ckpt"), sample)

@@ -1,3 +1,6 @@
+import platform
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -322,3 +325,43 @@ def test_the_build_names_no_checkout_and_is_keyed_by_the_torch_installation(monk
     name = extension_name()
     monkeypatch.setattr(torch, "__file__", "/another/venv/torch/__init__.py")
     assert extension_name() != name  # another torch installation builds beside this one, never over it
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+
+
+# The kernels take their shape from the instruction set they are built for (recurrence.cpp, kVectorRegisters):
+# AVX2 with FMA (16 vector registers: sliced sums) and plain x86-64 (SSE2, what any other CPU's generic vectors
+# stand for) are built here beside this CPU's own build and checked against torch at the study's shapes.
+TARGETS = pytest.mark.parametrize("target, needs", [("x86-64-v3", {"avx2", "fma"}), ("x86-64", set())],
+                                  ids=["avx2", "sse2"])
+
+
+@pytest.mark.slow
+@TARGETS
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("mask_padding", [False, True])
+def test_every_instruction_sets_kernels_match_torch_at_the_real_shapes(monkeypatch, target, needs, cell,
+                                                                       mask_padding):
+    if platform.machine() != "x86_64" or not needs <= _cpu_flags():
+        pytest.skip(f"this CPU cannot run a {target} build")
+    from rnn_lightning.models.compiled import build_recurrences
+
+    kernel = build_recurrences(target)
+    monkeypatch.setattr("rnn_lightning.models.recurrences.recurrence_kernel", lambda: kernel)
+    fast, reference = _twins(torch.float32, cell=cell, mask_padding=mask_padding)
+    ids, labels = _reviews(128, 500, 10_000)
+    fast_logits, fast_grads = _logits_and_gradients(fast, ids, labels)
+    reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
+    torch.testing.assert_close(fast_logits, reference_logits, rtol=1e-4, atol=1e-5)
+    for name, grad in fast_grads.items():
+        torch.testing.assert_close(grad, reference_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    # Beside this CPU's own build, the same function to rounding (without FMA, SSE2 rounds each product apart).
+    monkeypatch.setattr("rnn_lightning.models.recurrences.recurrence_kernel", recurrence_kernel)
+    native_logits, _ = _logits_and_gradients(fast, ids, labels)
+    torch.testing.assert_close(fast_logits, native_logits, rtol=1e-4, atol=1e-5)

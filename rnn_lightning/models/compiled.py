@@ -28,9 +28,11 @@ from filelock import FileLock
 from rnn_lightning.environment import torch_extensions_dir
 
 SOURCE = Path(__file__).with_name("csrc") / "recurrence.cpp"
-# -march=native: the library is built on the machine that runs it, and named after that machine's CPU.
 # -fopenmp: at::parallel_for splits the batch across threads only when built with OpenMP, as torch is.
-FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fopenmp")
+FLAGS = ("-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp")
+# The library is built on the machine that runs it, for that machine's CPU (-march=native), and named after it:
+# the kernels' shapes follow the instruction set found (recurrence.cpp, "kVectorRegisters").
+NATIVE = "native"
 
 
 class CompiledPathWarning(UserWarning):
@@ -46,14 +48,14 @@ def _cpu_identity() -> str:
     return "\n".join(wanted) or platform.machine()
 
 
-def extension_name() -> str:
+def extension_name(target: str = NATIVE) -> str:
     """The library's name: a digest of everything that shapes it, so a change of any builds afresh.
 
     The torch installation it compiles against is part of it: torch's build file names its headers by path, so
     two venvs sharing one folder would otherwise rebuild over each other's library at every switch.
     """
-    key = "\n".join([SOURCE.read_text(encoding="utf-8"), " ".join(FLAGS), _cpu_identity(), torch.__version__,
-                     str(Path(torch.__file__).resolve().parent)])
+    key = "\n".join([SOURCE.read_text(encoding="utf-8"), " ".join(FLAGS), f"-march={target}", _cpu_identity(),
+                     torch.__version__, str(Path(torch.__file__).resolve().parent)])
     return f"rnn_lightning_recurrence_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
@@ -88,7 +90,7 @@ def allow_compiled(allowed: bool) -> None:
 
 @functools.cache
 def recurrence_kernel() -> ModuleType | None:
-    """The compiled module, built on first call; None (after a one-line warning) where it cannot be had.
+    """The compiled module for this CPU, built on first call; None (after a one-line warning) where it cannot be had.
 
     It holds ``forward_``/``backward`` (tanh RNN), ``lstm_forward_``/``lstm_backward`` and
     ``gru_forward_``/``gru_backward``.
@@ -97,30 +99,43 @@ def recurrence_kernel() -> ModuleType | None:
         _unavailable("switched off")
         return None
     try:
-        from torch.utils.cpp_extension import load
-
-        name = extension_name()
-        build_directory = torch_extensions_dir() / name
-        build_directory.mkdir(parents=True, exist_ok=True)
-        # torch marks a build in progress with a plain "lock" file and waits for it to vanish: a build that
-        # was killed leaves it behind, and every later process would wait forever. Builds are serialised here
-        # by an OS lock instead (released when its holder dies), under which any such file is stale.
-        with FileLock(str(build_directory / ".rnn_lightning.lock")), _ninja_on_path():
-            (build_directory / "lock").unlink(missing_ok=True)
-            # Compiled from a copy inside the build folder: the build file then names the same source whichever
-            # checkout asks, and a second checkout loads the library the first one built instead of rebuilding it.
-            source = build_directory / SOURCE.name
-            if not source.is_file() or source.read_bytes() != SOURCE.read_bytes():
-                shutil.copyfile(SOURCE, source)
-            if not list(build_directory.glob(f"{name}*.so")):
-                print(f"building the compiled recurrences in {build_directory} (once per machine and torch "
-                      "installation; about a minute)", file=sys.stderr, flush=True)
-            return load(name=name, sources=[str(source)], extra_cflags=list(FLAGS), extra_ldflags=["-fopenmp"],
-                        build_directory=str(build_directory), verbose=False)
+        return build_recurrences(NATIVE)
     except Exception as error:  # noqa: BLE001 - any build failure means the same thing: use the Python loop
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         _unavailable(f"could not build it ({reason})")
         return None
+
+
+@functools.cache
+def build_recurrences(target: str) -> ModuleType:
+    """Build (or load the built) compiled module for one instruction set, e.g. ``x86-64-v3`` (AVX2 and FMA).
+
+    :func:`recurrence_kernel` asks for this machine's own (``native``); the tests build the others this CPU can
+    run, so that every kernel shape is checked against torch wherever they run.
+
+    Raises:
+        Exception: Whatever the compiler or torch's build raises.
+    """
+    from torch.utils.cpp_extension import load
+
+    name = extension_name(target)
+    build_directory = torch_extensions_dir() / name
+    build_directory.mkdir(parents=True, exist_ok=True)
+    # torch marks a build in progress with a plain "lock" file and waits for it to vanish: a build that
+    # was killed leaves it behind, and every later process would wait forever. Builds are serialised here
+    # by an OS lock instead (released when its holder dies), under which any such file is stale.
+    with FileLock(str(build_directory / ".rnn_lightning.lock")), _ninja_on_path():
+        (build_directory / "lock").unlink(missing_ok=True)
+        # Compiled from a copy inside the build folder: the build file then names the same source whichever
+        # checkout asks, and a second checkout loads the library the first one built instead of rebuilding it.
+        source = build_directory / SOURCE.name
+        if not source.is_file() or source.read_bytes() != SOURCE.read_bytes():
+            shutil.copyfile(SOURCE, source)
+        if not list(build_directory.glob(f"{name}*.so")):
+            print(f"building the compiled recurrences in {build_directory} (once per machine and torch "
+                  "installation; about a minute)", file=sys.stderr, flush=True)
+        return load(name=name, sources=[str(source)], extra_cflags=[*FLAGS, f"-march={target}"],
+                    extra_ldflags=["-fopenmp"], build_directory=str(build_directory), verbose=False)
 
 
 _why_unavailable: list[str] = []

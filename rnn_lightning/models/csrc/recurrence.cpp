@@ -16,6 +16,11 @@
 #include <algorithm>
 #include <type_traits>
 
+// x86-64 without AVX-512 has 16 (SSE, AVX2); a build for another target may say otherwise.
+#ifndef RNN_LIGHTNING_VECTOR_REGISTERS
+#define RNN_LIGHTNING_VECTOR_REGISTERS 16
+#endif
+
 namespace {
 
 inline float bits_to_float(int32_t bits) {
@@ -56,31 +61,70 @@ inline float fast_tanh(float x) {
 
 inline double fast_tanh(double x) { return std::tanh(x); }
 
-// Float32 and the study's widths: kRows rows of In inputs times an (In, Out) matrix, the kRows x Out running
-// sums held in vector registers (GCC/Clang vector types of 8 floats, which every x86-64 compiler lowers to
-// AVX or SSE, and other targets to what they have). kRows independent rows keep the multiply-add units
-// busy where one row alone would wait on its own chain of In dependent multiply-adds.
+// Float32 and the study's widths: kRows rows of In inputs times an (In, Out) matrix, running sums held in vector
+// registers (GCC/Clang vector types of 8 floats, which every x86-64 compiler lowers to AVX or SSE, and other
+// targets to what they have). Independent rows and columns keep the multiply-add units busy where one sum alone
+// would wait on its own chain of In dependent multiply-adds.
+//
+// How many sums a block holds is the instruction set's choice, made when the library is built (-march=native):
+// a block's sums, its slice of the matrix row and the broadcast input must all stay in vector registers. AVX-512
+// has 32 (4 rows x 32 units fit: 16 sums, 4 matrix vectors, 1 input); AVX2 has 16, where that block spilled to
+// memory at every step (forward 4x slower, measured). There the columns are taken in slices that fit.
 typedef float float8 __attribute__((vector_size(32)));
 constexpr int kWidth = 32;  // the study's units per layer: the widths the vector kernels are built for
 constexpr int kRows = 4;    // rows a tanh RNN step advances together
+// Rows an LSTM or GRU forward step advances together (their gates make 3 or 4 times the columns): two rows keep
+// both multiply-add units busy where one row's sums wait on their own chains.
+#ifndef RNN_LIGHTNING_GATED_ROWS
+#define RNN_LIGHTNING_GATED_ROWS 2
+#endif
+constexpr int kGatedRows = RNN_LIGHTNING_GATED_ROWS;
+#if defined(__AVX512F__)
+constexpr int kVectorRegisters = 32;
+#else
+constexpr int kVectorRegisters = RNN_LIGHTNING_VECTOR_REGISTERS;
+#endif
+
+// Vectors of 8 columns per slice: the most whose sums (one set per row), matrix vectors and broadcast input fit
+// in the vector registers, among those that tile the columns.
+constexpr int slice_vectors(int columns, int rows) {
+  int vectors = std::max(1, std::min(columns / 8, (kVectorRegisters - 1) / (rows + 1)));
+  while ((columns / 8) % vectors != 0) --vectors;
+  return vectors;
+}
 
 template <int In, int Out, int Rows>
 inline void block_times_matrix(float* out, const float* init, const float* in, const float* matrix) {
-  constexpr int kVectors = Out / 8;
-  float8 acc[Rows][kVectors];
-  for (int r = 0; r < Rows; ++r)
-    for (int v = 0; v < kVectors; ++v) std::memcpy(&acc[r][v], init + r * Out + v * 8, sizeof(float8));
+  constexpr int kSliceVectors = slice_vectors(Out, Rows);
+  static_assert(Out % (8 * kSliceVectors) == 0, "the slices must tile the columns");
+  // Every loop but the one over the inputs is unrolled completely, so that the sums are registers, not an array
+  // in memory (GCC otherwise keeps them on the stack for some shapes: the LSTM's forward ran 7x slower on AVX2).
+#pragma GCC unroll 16
+  for (int slice = 0; slice < Out; slice += 8 * kSliceVectors) {
+    float8 acc[Rows][kSliceVectors];
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 16
+      for (int v = 0; v < kSliceVectors; ++v)
+        std::memcpy(&acc[r][v], init + r * Out + slice + v * 8, sizeof(float8));
 #pragma GCC unroll 4
-  for (int k = 0; k < In; ++k) {
-    float8 m[kVectors];
-    for (int v = 0; v < kVectors; ++v) std::memcpy(&m[v], matrix + k * Out + v * 8, sizeof(float8));
-    for (int r = 0; r < Rows; ++r) {
-      const float a = in[r * In + k];
-      for (int v = 0; v < kVectors; ++v) acc[r][v] += a * m[v];
+    for (int k = 0; k < In; ++k) {
+      float8 m[kSliceVectors];
+#pragma GCC unroll 16
+      for (int v = 0; v < kSliceVectors; ++v) std::memcpy(&m[v], matrix + k * Out + slice + v * 8, sizeof(float8));
+#pragma GCC unroll 16
+      for (int r = 0; r < Rows; ++r) {
+        const float a = in[r * In + k];
+#pragma GCC unroll 16
+        for (int v = 0; v < kSliceVectors; ++v) acc[r][v] += a * m[v];
+      }
     }
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 16
+      for (int v = 0; v < kSliceVectors; ++v)
+        std::memcpy(out + r * Out + slice + v * 8, &acc[r][v], sizeof(float8));
   }
-  for (int r = 0; r < Rows; ++r)
-    for (int v = 0; v < kVectors; ++v) std::memcpy(out + r * Out + v * 8, &acc[r][v], sizeof(float8));
 }
 
 // Generic version: any widths and type, one row at a time.
@@ -218,19 +262,23 @@ template <typename scalar_t>
 void lstm_forward_rows(scalar_t* z, scalar_t* h, scalar_t* c, const scalar_t* weight_t, const scalar_t* mask,
                        int64_t steps, int64_t batch, int64_t hidden, int64_t begin, int64_t end) {
   const int64_t width = 4 * hidden;
-  std::vector<scalar_t> sum(width), zeros(hidden, scalar_t(0));
-  for (int64_t b = begin; b < end; ++b) {
+  std::vector<scalar_t> sum(kGatedRows * width), zeros(hidden, scalar_t(0));
+  for (int64_t b = begin; b < end; b += kGatedRows) {
+    const int64_t rows = std::min<int64_t>(kGatedRows, end - b);
     for (int64_t t = 0; t < steps; ++t) {
-      scalar_t* zt = z + (t * batch + b) * width;
+      scalar_t* zt = z + (t * batch + b) * width;  // the block's rows are consecutive: (T, B, 4H)
       if (t > 0) {
-        // One row at a time: its 4 x 32 running sums already fill the vector registers.
-        block_step<scalar_t, kWidth, 4 * kWidth, 1>(sum.data(), zt, h + ((t - 1) * batch + b) * hidden, weight_t, 1,
-                                                  hidden, width);
-        std::copy(sum.begin(), sum.end(), zt);
+        block_step<scalar_t, kWidth, 4 * kWidth, kGatedRows>(sum.data(), zt, h + ((t - 1) * batch + b) * hidden,
+                                                             weight_t, rows, hidden, width);
+        std::copy(sum.begin(), sum.begin() + rows * width, zt);
       }
-      const scalar_t* c_prev = t > 0 ? c + ((t - 1) * batch + b) * hidden : zeros.data();
-      lstm_cell(zt, zt + hidden, zt + 2 * hidden, zt + 3 * hidden, c_prev, c + (t * batch + b) * hidden,
-                h + (t * batch + b) * hidden, mask ? mask[t * batch + b] : scalar_t(1), hidden);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t row = t * batch + b + r;
+        scalar_t* zr = z + row * width;
+        const scalar_t* c_prev = t > 0 ? c + (row - batch) * hidden : zeros.data();
+        lstm_cell(zr, zr + hidden, zr + 2 * hidden, zr + 3 * hidden, c_prev, c + row * hidden, h + row * hidden,
+                  mask ? mask[row] : scalar_t(1), hidden);
+      }
     }
   }
 }
@@ -315,16 +363,22 @@ void gru_forward_rows(scalar_t* zx, scalar_t* hn, scalar_t* h, const scalar_t* w
                       const scalar_t* mask, int64_t steps, int64_t batch, int64_t hidden, int64_t begin,
                       int64_t end) {
   const int64_t width = 3 * hidden;
-  std::vector<scalar_t> recurrent(width), zeros(hidden, scalar_t(0));
-  for (int64_t b = begin; b < end; ++b) {
+  std::vector<scalar_t> recurrent(kGatedRows * width), biases(kGatedRows * width), zeros(kGatedRows * hidden, 0);
+  for (int64_t r = 0; r < kGatedRows; ++r) std::copy(bias_hh, bias_hh + width, biases.begin() + r * width);
+  for (int64_t b = begin; b < end; b += kGatedRows) {
+    const int64_t rows = std::min<int64_t>(kGatedRows, end - b);
     for (int64_t t = 0; t < steps; ++t) {
       const scalar_t* h_prev = t > 0 ? h + ((t - 1) * batch + b) * hidden : zeros.data();
-      // recurrent = b_hh + h_{t-1} W_hh^T: one row, 3 x 32 running sums in vector registers.
-      block_step<scalar_t, kWidth, 3 * kWidth, 1>(recurrent.data(), bias_hh, h_prev, weight_t, 1, hidden, width);
-      scalar_t* x = zx + (t * batch + b) * width;
-      gru_cell(x, x + hidden, x + 2 * hidden, recurrent.data(), recurrent.data() + hidden,
-               recurrent.data() + 2 * hidden, hn + (t * batch + b) * hidden, h_prev, h + (t * batch + b) * hidden,
-               mask ? mask[t * batch + b] : scalar_t(1), hidden);
+      // recurrent = b_hh + h_{t-1} W_hh^T for the block's rows at once.
+      block_step<scalar_t, kWidth, 3 * kWidth, kGatedRows>(recurrent.data(), biases.data(), h_prev, weight_t, rows,
+                                                           hidden, width);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t row = t * batch + b + r;
+        scalar_t* x = zx + row * width;
+        const scalar_t* mine = recurrent.data() + r * width;
+        gru_cell(x, x + hidden, x + 2 * hidden, mine, mine + hidden, mine + 2 * hidden, hn + row * hidden,
+                 h_prev + r * hidden, h + row * hidden, mask ? mask[row] : scalar_t(1), hidden);
+      }
     }
   }
 }
