@@ -9,6 +9,7 @@ from rnn_lightning.data.text import (
     PAD_ID,
     START_ID,
     TextEncoder,
+    has_words,
     pad_sequences,
     rank_counts,
     tokenize,
@@ -91,3 +92,9 @@ def test_encoder_refuses_state_from_another_tokenizer_version():
     state["tokenizer_version"] = 999
     with pytest.raises(ValueError, match="do not match"):
         TextEncoder.from_dict(state)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "<br /><BR>", "<br/>!!", "--- ...", "a", "<br />Ok", "é è", "don't", "\t7\n",
+                                  "<br", "br", "<b>x</b>"])
+def test_the_cheap_word_check_agrees_with_tokenize(text):
+    assert has_words(text) == bool(tokenize(text))

@@ -26,6 +26,8 @@ class BenchConfig:
         fast_path: Use the fast CPU path (:func:`~rnn_lightning.models.recurrences.fast_stack`; on CPU only).
         compiled: Step the fast path's recurrence in compiled code (else its Python loop); like denormal
             flushing, the process running the setting applies it.
+        target: The instruction set the compiled recurrences are built for: ``native`` (this CPU's, as training
+            builds them), or e.g. ``x86-64-v3`` (AVX2 and FMA) to measure that shape of the kernels here.
         flush_denormals: Flush subnormal floats to zero; the process running the setting applies it (see
             ``scripts/bench.py``), since it is a process-wide switch.
         mask_padding: Trim and mask the padding, with length-grouped batches.
@@ -37,6 +39,7 @@ class BenchConfig:
     cell: str = "rnn"
     fast_path: bool = True
     compiled: bool = True
+    target: str = "native"
     flush_denormals: bool = True
     mask_padding: bool = False
     batch_size: int = 128
@@ -49,6 +52,8 @@ class BenchConfig:
         if self.accelerator == "cpu":
             torch_module = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}[self.cell]
             flags.append(("compiled" if self.compiled else "fast loop") if self.fast_path else torch_module)
+            flags.append(f"built for {self.target}" if self.fast_path and self.compiled and self.target != "native"
+                         else None)
         flags += ["mask" if self.mask_padding else None, None if self.flush_denormals else "no-flush"]
         return " ".join(flag for flag in flags if flag)
 

@@ -2,8 +2,9 @@
 
 Each setting runs in its own process (denormal flushing and the compiled recurrences are process-wide
 choices, and peak memory is per process). A setting is written as comma-separated key=value pairs; keys and
-defaults: cell=rnn, fast=1, compiled=1, flush=1, mask=0, batch=128, precision=32-true, accelerator=cpu
-(compiled=0 runs the fast path's Python loop instead of the compiled recurrence).
+defaults: cell=rnn, fast=1, compiled=1, isa=native, flush=1, mask=0, batch=128, precision=32-true, accelerator=cpu
+(compiled=0 runs the fast path's Python loop instead of the compiled recurrence; isa=x86-64-v3 builds the
+compiled recurrences for AVX2 instead of this CPU, to measure that shape of the kernels here).
 
 Examples:
   rnn-lightning bench --data.source ../shared/data/aclImdb_v1_labeled.tar.gz
@@ -32,7 +33,7 @@ DEFAULT_SETTINGS = ["fast=0", "fast=1,compiled=0", "fast=1", "mask=1"]
 LOOPS = ("bare", "lightning", "epoch")
 RENAMED = {"--config": "--setting"}  # bench.py's --config named a setting before config files existed
 _FLAG = "1".__eq__
-_KEYS = {"cell": ("cell", str), "fast": ("fast_path", _FLAG), "compiled": ("compiled", _FLAG),
+_KEYS = {"cell": ("cell", str), "fast": ("fast_path", _FLAG), "compiled": ("compiled", _FLAG), "isa": ("target", str),
          "flush": ("flush_denormals", _FLAG), "mask": ("mask_padding", _FLAG), "batch": ("batch_size", int),
          "precision": ("precision", str), "accelerator": ("accelerator", str)}
 
@@ -111,7 +112,7 @@ def _measure_here(args: object) -> int:
 
     config = parse_setting(args.worker, args.accelerator)
     # Process-wide choices, made before torch starts its threads: as fit makes them, or as the setting says.
-    prepare_torch(compiled=config.compiled)
+    prepare_torch(compiled=config.compiled, target=config.target)
     if not config.flush_denormals:
         import torch
 

@@ -79,7 +79,7 @@ def iter_reviews(reviews: list[str], file: Path | None) -> Iterator[tuple[str, s
 
     A bad line is reported, never allowed to lose the others.
     """
-    from rnn_lightning.data.text import tokenize
+    from rnn_lightning.data.text import has_words
 
     if reviews:
         lines: Iterable[tuple[str, bytes]] = ((f"argument {i}", text.encode("utf-8", "surrogateescape"))
@@ -92,7 +92,7 @@ def iter_reviews(reviews: list[str], file: Path | None) -> Iterator[tuple[str, s
         except UnicodeDecodeError:
             yield where, None, "not valid UTF-8"
             continue
-        yield where, text, None if tokenize(text) else "empty review: no words to classify"
+        yield where, text, None if has_words(text) else "empty review: no words to classify"
 
 
 def _lines(path: Path | None) -> Iterator[bytes]:

@@ -19,7 +19,7 @@ def quiet_known_warnings() -> None:
         warnings.filterwarnings("ignore", message=message, category=category)
 
 
-def prepare_torch(compiled: bool | None = None) -> None:
+def prepare_torch(compiled: bool | None = None, target: str = "native") -> None:
     """Flush subnormal floats on every thread torch starts from now on, and choose the recurrences.
 
     Call it before torch starts its worker threads, so that they inherit the flushing (see
@@ -27,13 +27,14 @@ def prepare_torch(compiled: bool | None = None) -> None:
 
     Args:
         compiled: Whether the compiled recurrences may be used; None: unless ``$RNN_LIGHTNING_NO_COMPILE``.
+        target: The instruction set to build them for (``-march``); ``native``: this CPU's.
     """
     from rnn_lightning import environment
     from rnn_lightning.models.compiled import allow_compiled
     from rnn_lightning.models.denormals import flush_denormals
 
     flush_denormals()
-    allow_compiled(environment.compiled_recurrences_allowed() if compiled is None else compiled)
+    allow_compiled(environment.compiled_recurrences_allowed() if compiled is None else compiled, target)
 
 
 def prepare_for_model(path: str | Path) -> None:

@@ -43,6 +43,11 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(_LINE_BREAK.sub(" ", text.lower()))
 
 
+def has_words(text: str) -> bool:
+    """Whether :func:`tokenize` finds at least one word in ``text``, without listing them (a cheap check)."""
+    return _WORD.search(_LINE_BREAK.sub(" ", text.lower())) is not None
+
+
 def rank_counts(counts: Counter[str]) -> list[str]:
     """Words of a frequency count, most frequent first, ties alphabetically (never in file order)."""
     return sorted(counts, key=lambda word: (-counts[word], word))

@@ -76,14 +76,17 @@ def _ninja_on_path() -> Iterator[None]:
 
 
 _allowed = [True]
+_target = [NATIVE]
 
 
-def allow_compiled(allowed: bool) -> None:
-    """Whether this process may build and use the compiled recurrences: a choice for the entry points to make.
+def allow_compiled(allowed: bool, target: str = NATIVE) -> None:
+    """Whether this process may build and use the compiled recurrences, and for which instruction set.
 
-    ``rnn-lightning`` switches them off when ``RNN_LIGHTNING_NO_COMPILE`` is set, and the benchmark per setting.
+    A choice for the entry points to make: ``rnn-lightning`` switches them off when ``RNN_LIGHTNING_NO_COMPILE``
+    is set, and the benchmark per setting (which may also build them for another instruction set than this
+    CPU's, e.g. ``x86-64-v3``, to measure the AVX2 kernels on an AVX-512 machine).
     """
-    _allowed[0] = allowed
+    _allowed[0], _target[0] = allowed, target
     recurrence_kernel.cache_clear()
     _why_unavailable.clear()
 
@@ -99,7 +102,7 @@ def recurrence_kernel() -> ModuleType | None:
         _unavailable("switched off")
         return None
     try:
-        return build_recurrences(NATIVE)
+        return build_recurrences(_target[0])
     except Exception as error:  # noqa: BLE001 - any build failure means the same thing: use the Python loop
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         _unavailable(f"could not build it ({reason})")
@@ -150,5 +153,6 @@ def _unavailable(reason: str) -> None:
 def recurrence_path() -> str:
     """Which tanh RNN recurrence runs on CPU, in words (for the fit summary and the benchmark)."""
     if recurrence_kernel() is not None:
-        return "compiled C++ (rnn_lightning/models/csrc/recurrence.cpp)"
+        built_for = "" if _target[0] == NATIVE else f", built for {_target[0]}"
+        return f"compiled C++ (rnn_lightning/models/csrc/recurrence.cpp{built_for})"
     return f"Python loop ({_why_unavailable[0] if _why_unavailable else 'compiled path unavailable'})"

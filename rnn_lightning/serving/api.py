@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from litserve.utils import WorkerSetupStatus
 from pydantic import BaseModel, StrictBool, StrictStr
 
-from rnn_lightning.data.text import tokenize
+from rnn_lightning.data.text import has_words
 from rnn_lightning.serving.http import harden
 from rnn_lightning.serving.inference import classify, load_model, word_influence
 from rnn_lightning.serving.metrics import Metrics
@@ -77,7 +77,7 @@ class ClassifierAPI(ls.LitAPI):
             if len(text) > self.limits.max_text_chars:
                 raise HTTPException(413, f"texts[{index}] has {len(text)} characters: "
                                          f"at most {self.limits.max_text_chars}")
-            if not tokenize(text):
+            if not has_words(text):
                 raise HTTPException(422, f"texts[{index}] has no words to classify")
         return request
 
