@@ -28,3 +28,20 @@ def test_bench_measures_each_setting_in_both_loops_and_a_full_epoch(tiny_archive
 def test_bench_rejects_an_unknown_setting(tiny_archive, tmp_path):
     with pytest.raises(ValueError, match="unknown setting 'speed'"):
         parse_setting("speed=11", "cpu")
+
+
+def test_the_kernel_timings_name_each_build_and_its_share_of_the_matrix_product_peak(capsys):
+    assert run_command("bench", ["--kernels", "native"]) == 0
+    table = capsys.readouterr().out
+    rows = [line.split("|") for line in table.splitlines() if line.startswith("| native |")]
+    assert [row[2].strip() for row in rows] == ["rnn", "lstm", "gru"]
+    for row in rows:
+        forward_ms, forward_gflops = float(row[3]), float(row[4])
+        gflop = 2 * 500 * 128 * {"rnn": 1, "lstm": 4, "gru": 3}[row[2].strip()] * 32**2 / 1e9
+        assert forward_ms > 0 and abs(forward_gflops - gflop / forward_ms * 1e3) <= 0.5 + 0.01 * forward_gflops
+
+
+def test_a_target_the_compiler_refuses_is_one_line(capsys):
+    assert run_command("bench", ["--kernels", "no-such-cpu"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the notice that a build starts
+    assert "cannot build the recurrences for ['no-such-cpu']" in error and "no-such-cpu" in error.split(":", 2)[2]

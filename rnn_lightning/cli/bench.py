@@ -50,6 +50,10 @@ def parser() -> ArgumentParser:
                         help="run the step loops this many times, interleaved, and keep each loop's fastest run "
                              "(shared machines are noisy)")
     parser.add_argument("--accelerator", default="cpu", help="cpu or gpu, for every setting that does not say")
+    parser.add_argument("--kernels", nargs="+", default=None, metavar="TARGET",
+                        help="instead: time the compiled recurrences alone (one layer, 500 steps, batch 128) built "
+                             "for each instruction set named (native: this CPU's; x86-64-v3: AVX2 and FMA), "
+                             "against this machine's matrix-product peak")
     parser.add_argument("--worker", type=str | None, default=None, help="(internal) measure one setting here")
     add_settings(parser, "data")
     return parser
@@ -77,6 +81,8 @@ def run(invocation: Invocation) -> int:
     args = invocation.settings()
     if args.worker is not None:
         return _measure_here(args)
+    if args.kernels:
+        return _time_kernels(invocation, args.kernels)
     from rnn_lightning.data.datamodule import TextDataModule
 
     try:
@@ -99,6 +105,22 @@ def run(invocation: Invocation) -> int:
             results += [json.loads(line[7:]) for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
             print(f"measured {text}", file=sys.stderr)
     print(format_results(results))
+    return 0
+
+
+def _time_kernels(invocation: Invocation, targets: list[str]) -> int:
+    from rnn_lightning.cli.process import prepare_torch
+
+    prepare_torch()
+    from rnn_lightning.analysis.kernels import GATES, format_kernel_timings, matrix_product_peak, time_recurrence
+
+    try:
+        timings = [time_recurrence(target, cell) for target in targets for cell in GATES]
+    except Exception as error:  # noqa: BLE001 - a build for a target this CPU or compiler lacks: say which
+        lines = str(error).splitlines() or [type(error).__name__]
+        reason = next((line for line in lines if "error:" in line), lines[0]).strip()  # the compiler's own words
+        return invocation.fail(f"cannot build the recurrences for {targets}: {reason[:300]}")
+    print(format_kernel_timings(timings, matrix_product_peak()))
     return 0
 
 

@@ -60,8 +60,6 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         CheckpointError: With a one-line reason, if the file is missing, empty, corrupt, holds objects that
             would need code to rebuild (a pickle payload, say), or is not a Lightning checkpoint.
     """
-    import torch  # here, so that finding and taking apart checkpoints imports nothing heavy
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -71,6 +69,8 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         start = handle.read(4)
     if not start.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip archive, or a legacy pickle
         raise CheckpointError(f"{path} is not a checkpoint file (not what torch.save writes)")
+    import torch  # only now: finding checkpoints, and refusing what is not one, import nothing heavy
+
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 - arbitrary bytes make torch.load raise almost any type
