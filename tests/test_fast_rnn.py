@@ -365,3 +365,26 @@ def test_every_instruction_sets_kernels_match_torch_at_the_real_shapes(monkeypat
     monkeypatch.setattr("rnn_lightning.models.recurrences.recurrence_kernel", recurrence_kernel)
     native_logits, _ = _logits_and_gradients(fast, ids, labels)
     torch.testing.assert_close(fast_logits, native_logits, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@TARGETS
+@pytest.mark.parametrize("layer_name, gates", [("_TanhRNNLayer", 1), ("_LSTMLayer", 4), ("_GRULayer", 3)],
+                         ids=["rnn", "lstm", "gru"])
+def test_every_instruction_sets_build_passes_gradcheck_in_float64(target, needs, layer_name, gates):
+    if platform.machine() != "x86_64" or not needs <= _cpu_flags():
+        pytest.skip(f"this CPU cannot run a {target} build")
+    from rnn_lightning.models import recurrences
+    from rnn_lightning.models.compiled import build_recurrences
+
+    kernel, layer = build_recurrences(target), getattr(recurrences, layer_name)
+    torch.manual_seed(0)
+    steps, batch, inputs_size, hidden = 6, 5, 4, 5  # 5 rows: a block of 4 (2 for the gated cells) and a rest
+    tensors = [torch.randn(steps, batch, inputs_size), torch.randn(gates * hidden, inputs_size),
+               torch.randn(gates * hidden, hidden), torch.randn(gates * hidden), torch.randn(gates * hidden)]
+    tensors = [(t * 0.5).double().requires_grad_(True) for t in tensors]
+    mask = torch.tensor([[0.0, 1.0, 0.0, 1.0, 0.0]] * 2 + [[1.0] * 5] * 4, dtype=torch.float64).unsqueeze(-1)
+    for masked in (False, True):
+        for last_only in (False, True):
+            assert torch.autograd.gradcheck(
+                lambda *t, m=mask if masked else None, last=last_only: layer.apply(*t, m, last, kernel), tensors)

@@ -94,7 +94,7 @@ def test_encoder_refuses_state_from_another_tokenizer_version():
         TextEncoder.from_dict(state)
 
 
-@pytest.mark.parametrize("text", ["", "   ", "<br /><BR>", "<br/>!!", "--- ...", "a", "<br />Ok", "é è", "don't", "\t7\n",
-                                  "<br", "br", "<b>x</b>"])
+@pytest.mark.parametrize("text", ["", "   ", "<br /><BR>", "<br/>!!", "--- ...", "a", "<br />Ok", "é è", "don't",
+                                  "\t7\n", "<br", "br", "<b>x</b>"])
 def test_the_cheap_word_check_agrees_with_tokenize(text):
     assert has_words(text) == bool(tokenize(text))
