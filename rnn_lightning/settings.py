@@ -26,6 +26,7 @@ from typing import Any, Literal, get_args
 
 CellName = Literal["rnn", "lstm", "gru"]
 CELL_NAMES: tuple[str, ...] = get_args(CellName)
+PoolingName = Literal["last", "max", "mean"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,11 @@ class ModelSettings(_Checked):
     """Skip the padding like Keras's mask_zero=True, batching texts of similar length (faster; not the study's)."""
     fast_path: bool = True
     """On CPU, run the equivalent faster recurrences rather than torch's nn.RNN/LSTM/GRU (false: to compare)."""
+    bidirectional: bool = False
+    """Run every recurrent layer both ways over the text and concatenate the two (not the study's)."""
+    pooling: PoolingName = "last"
+    """What the head reads: the last state (the study's; with bidirectional, each direction's last), or the
+    top layer's outputs max- or mean-pooled over the words (over every step when the padding is not skipped)."""
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,14 @@ def study_spec(num_classes: int = 2) -> TextSpec:
     return TextSpec(TextEncoder.from_ranked(WORDS, num_words=50, maxlen=500), names)
 
 
-@pytest.mark.parametrize(("cell", "mask_padding", "num_classes"), [
-    ("rnn", False, 2), ("rnn", True, 2), ("lstm", False, 2), ("lstm", True, 2), ("gru", False, 2), ("gru", True, 4),
-    ("rnn", False, 3)])
-def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, mask_padding, num_classes):
+@pytest.mark.parametrize(("cell", "mask_padding", "num_classes", "more"), [
+    ("rnn", False, 2, {}), ("rnn", True, 2, {}), ("lstm", False, 2, {}), ("lstm", True, 2, {}), ("gru", False, 2, {}),
+    ("gru", True, 4, {}), ("rnn", False, 3, {}), ("lstm", True, 2, {"bidirectional": True}),
+    ("gru", True, 2, {"bidirectional": True, "pooling": "max"}), ("rnn", False, 2, {"pooling": "mean"}),
+    ("rnn", True, 3, {"bidirectional": True, "pooling": "mean"})])
+def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, mask_padding, num_classes, more):
     torch.manual_seed(0)  # the study's shapes: 4 layers of 32, 500 steps, Keras's initialisation
-    module = make_classifier(spec=study_spec(num_classes), cell=cell, mask_padding=mask_padding)
+    module = make_classifier(spec=study_spec(num_classes), cell=cell, mask_padding=mask_padding, **more)
     path = export_onnx(module, tmp_path / "model.onnx")
     exported = load_model(path)
     sample = texts(40) + ["good", "bad film"]
@@ -139,3 +141,20 @@ def test_a_venv_without_torch_classifies_with_the_exported_model(tmp_path):
     refused = subprocess.run([str(venv / "bin" / "rnn-lightning"), "predict", "--ckpt",
                               str(FIXTURES / "imdb_rnn_bc6124b.ckpt"), "good"], capture_output=True, text=True)
     assert refused.returncode == 1 and "pip install 'rnn-lightning[train]'" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_bidirectional_pooled_model_trains_predicts_exports_and_answers_the_same(tiny_archive, tmp_path, capsys):
+    args = ["--data.source", str(tiny_archive), "--data.data_dir", str(tmp_path / "data"), "--data.num_words", "30",
+            "--data.maxlen", "24", "--data.batch_size", "16", "--trainer.max_epochs", "1", "--trainer.accelerator",
+            "cpu", "--trainer.logdir", str(tmp_path / "logs"), "--model.cell", "gru", "--model.bidirectional", "true",
+            "--model.pooling", "max", "--model.mask_padding", "true", "--model.hidden_size", "8"]
+    assert run_command("fit", args) == 0
+    assert "(None, 16)" in capsys.readouterr().out  # the summary: both directions' 8 units reach the head
+    checkpoint = tmp_path / "logs" / "version_0" / "checkpoints" / "last.ckpt"
+    model = load_model(checkpoint)
+    assert model.settings.bidirectional and model.settings.pooling == "max"
+    assert run_command("export", ["--ckpt", str(checkpoint), "--onnx", str(tmp_path / "model.onnx")]) == 0
+    sample = texts(12, seed=3, longest=40)
+    assert np.abs(np.array(predict_proba(load_model(tmp_path / "model.onnx"), sample))
+                  - np.array(predict_proba(model, sample))).max() <= 1e-5

@@ -388,3 +388,54 @@ def test_every_instruction_sets_build_passes_gradcheck_in_float64(target, needs,
         for last_only in (False, True):
             assert torch.autograd.gradcheck(
                 lambda *t, m=mask if masked else None, last=last_only: layer.apply(*t, m, last, kernel), tensors)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional, pooling", [(True, "last"), (True, "max"), (False, "mean"), (True, "mean")])
+@pytest.mark.parametrize("mask_padding", [False, True])
+def test_bidirectional_layers_and_pooling_equal_torch_in_float64(fast_path_calls, cell, bidirectional, pooling,
+                                                                   mask_padding):
+    """The fast path's reverse direction (the same kernel over the flipped sequence) and pooling, against
+    torch's bidirectional module (packed sequences where the padding is skipped): logits and every gradient."""
+    torch.manual_seed(0)
+    settings = {"num_words": 300, "embed_dim": 6, "hidden_size": 5, "num_layers": 2, "cell": cell,
+                "mask_padding": mask_padding, "bidirectional": bidirectional, "pooling": pooling}
+    fast = make_network(fast_path=True, **settings).double()
+    reference = make_network(fast_path=False, **settings).double()
+    reference.load_state_dict(fast.state_dict())
+    ids, labels = _reviews(9, 23, 300, seed=2)
+    fast_logits, fast_grads = _logits_and_gradients(fast, ids, labels)
+    reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
+    assert len(fast_path_calls) == 1
+    torch.testing.assert_close(fast_logits, reference_logits, rtol=1e-10, atol=1e-12)
+    assert fast_grads.keys() == reference_grads.keys() and any("_reverse" in name for name in fast_grads) == bidirectional
+    for name, grad in fast_grads.items():
+        torch.testing.assert_close(grad, reference_grads[name], rtol=1e-9, atol=1e-13, msg=name)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("pooling", ["last", "max", "mean"])
+def test_a_bidirectional_pooled_masked_batch_equals_each_text_alone(cell, pooling):
+    torch.manual_seed(0)
+    model = make_network(num_words=50, embed_dim=6, hidden_size=5, num_layers=2, cell=cell, mask_padding=True,
+                         bidirectional=True, pooling=pooling)
+    lengths = [9, 4, 1, 7]
+    ids = torch.zeros(len(lengths), 12, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        ids[row, 12 - length:] = torch.randint(1, 50, (length,))
+    batched = model(ids)
+    alone = torch.stack([model(ids[row:row + 1, 12 - length:]) for row, length in enumerate(lengths)]).squeeze(1)
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-6)
+    unmasked = make_network(num_words=50, embed_dim=6, hidden_size=5, num_layers=2, cell=cell, bidirectional=True,
+                            pooling=pooling)
+    unmasked.load_state_dict(model.state_dict())
+    assert not torch.allclose(unmasked(ids), batched)  # the padding, read, changes the answer
+
+
+def test_a_bidirectional_network_has_both_directions_and_a_head_twice_as_wide():
+    one_way, two_way = make_network(), make_network(bidirectional=True)
+    assert two_way.head.in_features == 2 * one_way.head.in_features == 64
+    extra = sum(p.numel() for p in two_way.parameters()) - sum(p.numel() for p in one_way.parameters())
+    reverse = (32 * 32 + 32 * 32 + 2 * 32) + 3 * (64 * 32 + 32 * 32 + 2 * 32)  # layer 0 reads 32 wide, the rest 64
+    wider_inputs = 3 * 32 * 32  # the forward direction's layers 1-3 read both directions' 64 features
+    assert extra == reverse + wider_inputs + 32  # and the head reads 64

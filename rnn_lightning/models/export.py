@@ -36,12 +36,9 @@ class _Probabilities(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         network = self.network
-        embedded = network.embedding(ids)
-        if network.mask_padding:  # the encoder pads in front: the words are the row's last steps
-            last = network._last_state_packed(embedded, ids != PAD_ID)
-        else:
-            last = network.rnn(embedded)[0][:, -1]
-        logits = network.head(last)
+        # The encoder pads in front, so the words are each row's last steps: no rearranging, no trimming.
+        mask = ids != PAD_ID if network.mask_padding else None
+        logits = network.head(network.features(ids, mask, fast=False))
         return class_probabilities(logits.squeeze(-1) if logits.shape[-1] == 1 else logits, self.binary)
 
 

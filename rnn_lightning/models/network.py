@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnn_lightning.data.spec import is_binary
 from rnn_lightning.data.text import PAD_ID
@@ -51,8 +51,10 @@ class TextRNN(nn.Module):
         self.fast_cpu_path = settings.fast_path
         self.embedding = nn.Embedding(num_words, settings.embed_dim)
         self.rnn = CELLS[settings.cell](settings.embed_dim, settings.hidden_size, num_layers=settings.num_layers,
-                                        batch_first=True)
-        self.head = nn.Linear(settings.hidden_size, 1 if is_binary(num_classes) else num_classes)
+                                        batch_first=True, bidirectional=settings.bidirectional)
+        self.pooling = settings.pooling
+        features = settings.hidden_size * (2 if settings.bidirectional else 1)
+        self.head = nn.Linear(features, 1 if is_binary(num_classes) else num_classes)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -83,15 +85,47 @@ class TextRNN(nn.Module):
             ids, present = padding_in_front(ids)
             first = int(present.any(0).long().argmax())  # padding is in front: drop the columns that are all padding
             ids, mask = ids[:, first:], present[:, first:]
-        if self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight):
-            # Embedding the transposed ids yields time-major inputs directly, with no copy either way.
-            last = fast_stack(self.rnn, self.embedding(ids.t()), None if mask is None else mask.t(), last_only=True)
-        elif mask is not None:
-            last = self._last_state_packed(self.embedding(ids), mask)
-        else:
-            last = self.rnn(self.embedding(ids))[0][:, -1]
-        logits = self.head(last)
+        fast = self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight)
+        logits = self.head(self.features(ids, mask, fast))
         return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
+
+    def features(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool) -> torch.Tensor:
+        """What the head reads, ``(batch, features)``, for ids with any padding in front.
+
+        Args:
+            ids: ``(batch, time)`` ids, the padding (if any) in front of each row's words.
+            mask: ``(batch, time)`` bool, True at words, to skip the padding; None to read every step.
+            fast: Run :func:`fast_stack` (on CPU, where :func:`supports_fast_path`); else torch's module.
+        """
+        one_way_last = self.pooling == "last" and not self.rnn.bidirectional
+        if fast:
+            # Embedding the transposed ids yields time-major inputs directly, with no copy either way.
+            outputs = fast_stack(self.rnn, self.embedding(ids.t()), None if mask is None else mask.t(),
+                                 last_only=one_way_last)
+            if one_way_last:
+                return outputs
+            outputs = outputs.transpose(0, 1)
+        elif mask is not None:
+            if one_way_last:
+                return self._last_state_packed(self.embedding(ids), mask)
+            outputs = self._outputs_packed(self.embedding(ids), mask)
+        else:
+            outputs = self.rnn(self.embedding(ids))[0]
+            if one_way_last:
+                return outputs[:, -1]
+        return pool_over_time(outputs, mask, self.pooling, self.rnn.hidden_size if self.rnn.bidirectional else None)
+
+    def _outputs_packed(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Every step's top-layer output, the padding skipped (zeros there), aligned as the input (padding in front)."""
+        steps = embedded.shape[1]
+        lengths = mask.sum(1).clamp(min=1)
+        offset = (steps - lengths).unsqueeze(1)
+        source = (torch.arange(steps, device=embedded.device) + offset) % steps  # words to the start of the row
+        aligned = embedded.gather(1, source.unsqueeze(-1).expand_as(embedded))
+        packed = pack_padded_sequence(aligned, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=steps)[0]
+        back = (torch.arange(steps, device=embedded.device) - offset) % steps  # and back behind the padding
+        return outputs.gather(1, back.unsqueeze(-1).expand_as(outputs))
 
     def _last_state_packed(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Top layer's state after each review's last word, the padding skipped (cuDNN-friendly packing)."""
@@ -103,6 +137,35 @@ class TextRNN(nn.Module):
         packed = pack_padded_sequence(aligned, lengths.cpu(), batch_first=True, enforce_sorted=False)
         state = self.rnn(packed)[1]
         return (state[0] if isinstance(state, tuple) else state)[-1]  # LSTM returns (h, c)
+
+
+def pool_over_time(outputs: torch.Tensor, mask: torch.Tensor | None, pooling: str,
+                   reverse_from: int | None = None) -> torch.Tensor:
+    """Reduce the top layer's ``(batch, time, features)`` outputs over time, the padding (in front) skipped.
+
+    Args:
+        outputs: Every step's output, batch first; with padding in front of each row's words.
+        mask: ``(batch, time)`` bool, True at words; None: every step counts.
+        pooling: ``last``, ``max`` or ``mean``.
+        reverse_from: For a bidirectional layer, where its reverse direction's features start: ``last`` then
+            takes them at each row's first word, where the reverse direction ends (torch's ``h_n``).
+    """
+    if pooling == "last":
+        last = outputs[:, -1]
+        if reverse_from is None:
+            return last
+        steps = outputs.shape[1]
+        first = torch.zeros(outputs.shape[0], dtype=torch.long, device=outputs.device)
+        if mask is not None:  # padding in front: the first word is at time - words
+            first = (steps - mask.sum(1)).clamp(max=steps - 1)
+        reverse = outputs[torch.arange(outputs.shape[0], device=outputs.device), first, reverse_from:]
+        return torch.cat([last[:, :reverse_from], reverse], dim=-1)
+    if mask is None:
+        return outputs.amax(1) if pooling == "max" else outputs.mean(1)
+    present = mask.unsqueeze(-1)
+    if pooling == "max":
+        return outputs.masked_fill(~present, float("-inf")).amax(1)
+    return (outputs * present).sum(1) / present.sum(1).clamp(min=1)
 
 
 def padding_in_front(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -182,7 +182,7 @@ def supports_fast_path(rnn: nn.Module, like: torch.Tensor) -> bool:
     A tanh ``nn.RNN`` always has a fast path (compiled, else the Python loop); an ``nn.LSTM`` or ``nn.GRU``
     only when the compiled recurrence can be had.
     """
-    plain = (rnn.bias and rnn.batch_first and not rnn.bidirectional and (rnn.dropout == 0 or not rnn.training)
+    plain = (rnn.bias and rnn.batch_first and (rnn.dropout == 0 or not rnn.training)
              and like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
              and not torch.is_autocast_enabled("cpu"))
     if isinstance(rnn, nn.RNN):
@@ -196,11 +196,17 @@ def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch
                last_only: bool = False, compiled: bool = True) -> torch.Tensor:
     """Run ``rnn``'s layers (tanh ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``; no dropout) with its own parameters.
 
+    A bidirectional module's reverse direction is the same layer function over the time-reversed sequence
+    (and mask), with the ``_reverse`` parameters; its outputs are flipped back and concatenated after the
+    forward direction's, as torch does. With the padding in front, the reversed sequence has it at the end:
+    masked, the reverse direction starts from a zero state at the last word, as torch's packed sequences do.
+
     Args:
         rnn: The module whose parameters are used.
         inputs: ``(time, batch, features)``: time-major, so that each step's rows are contiguous.
         mask: Optional ``(time, batch)`` bool, False at padding steps (which must all come first).
-        last_only: Return only the last layer's final state.
+        last_only: Return only the last layer's final state (a one-way module only: the reverse direction's
+            final state is at the first word, which the caller finds).
         compiled: Step through time in the compiled recurrence when it can be had (float32/float64); False
             runs the tanh RNN's Python loop, to compare (an LSTM or GRU always needs the compiled recurrence).
 
@@ -210,7 +216,10 @@ def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch
 
     Raises:
         RuntimeError: For an LSTM or GRU without the compiled recurrence.
+        ValueError: For ``last_only`` with a bidirectional module.
     """
+    if last_only and rnn.bidirectional:
+        raise ValueError("last_only is for a one-way module: a bidirectional one's reverse state is at the first word")
     step_mask = mask.unsqueeze(-1).to(inputs.dtype).contiguous() if mask is not None else None
     kernel = recurrence_kernel() if compiled else None
     layer_function = {nn.LSTM: _LSTMLayer, nn.GRU: _GRULayer}.get(type(rnn), _TanhRNNLayer)
@@ -218,14 +227,19 @@ def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch
         raise RuntimeError(f"the {type(rnn).__name__} fast path needs the compiled recurrence ({recurrence_path()})")
     layer_output = inputs.contiguous()
     for layer in range(rnn.num_layers):
-        layer_output = layer_function.apply(
-            layer_output,
-            getattr(rnn, f"weight_ih_l{layer}"),
-            getattr(rnn, f"weight_hh_l{layer}"),
-            getattr(rnn, f"bias_ih_l{layer}"),
-            getattr(rnn, f"bias_hh_l{layer}"),
-            step_mask,
-            last_only and layer == rnn.num_layers - 1,
-            kernel,
-        )
+        directions = []
+        for suffix in ("", "_reverse") if rnn.bidirectional else ("",):
+            backwards = suffix == "_reverse"
+            output = layer_function.apply(
+                layer_output.flip(0) if backwards else layer_output,
+                getattr(rnn, f"weight_ih_l{layer}{suffix}"),
+                getattr(rnn, f"weight_hh_l{layer}{suffix}"),
+                getattr(rnn, f"bias_ih_l{layer}{suffix}"),
+                getattr(rnn, f"bias_hh_l{layer}{suffix}"),
+                step_mask.flip(0) if backwards and step_mask is not None else step_mask,
+                last_only and layer == rnn.num_layers - 1,
+                kernel,
+            )
+            directions.append(output.flip(0) if backwards else output)
+        layer_output = torch.cat(directions, dim=-1) if rnn.bidirectional else directions[0]
     return layer_output

@@ -33,12 +33,13 @@ def keras_summary(model: TextRNN, maxlen: int | None = None) -> str:
     rnn = model.rnn
     per_layer: dict[int, list[nn.Parameter]] = defaultdict(list)
     for name, parameter in rnn.named_parameters():
-        per_layer[int(name.rsplit("_l", 1)[1])].append(parameter)
+        per_layer[int(name.rsplit("_l", 1)[1].removesuffix("_reverse"))].append(parameter)  # both directions
     time = str(maxlen) if maxlen is not None else "None"
     rows = [("embedding (Embedding)", f"(None, {time}, {model.embedding.embedding_dim})",
              *_count(list(model.embedding.parameters())))]
     for layer in range(rnn.num_layers):
-        shape = f"(None, {time}, {rnn.hidden_size})" if layer < rnn.num_layers - 1 else f"(None, {rnn.hidden_size})"
+        width = rnn.hidden_size * (2 if rnn.bidirectional else 1)
+        shape = f"(None, {time}, {width})" if layer < rnn.num_layers - 1 else f"(None, {model.head.in_features})"
         rows.append((f"{model.cell}_{layer + 1} ({type(rnn).__name__})", shape, *_count(per_layer[layer])))
     rows.append(("head (Linear)", f"(None, {model.head.out_features})", *_count(list(model.head.parameters()))))
 
