@@ -408,7 +408,8 @@ def test_bidirectional_layers_and_pooling_equal_torch_in_float64(fast_path_calls
     reference_logits, reference_grads = _logits_and_gradients(reference, ids, labels)
     assert len(fast_path_calls) == 1
     torch.testing.assert_close(fast_logits, reference_logits, rtol=1e-10, atol=1e-12)
-    assert fast_grads.keys() == reference_grads.keys() and any("_reverse" in name for name in fast_grads) == bidirectional
+    assert fast_grads.keys() == reference_grads.keys()
+    assert any("_reverse" in name for name in fast_grads) == bidirectional
     for name, grad in fast_grads.items():
         torch.testing.assert_close(grad, reference_grads[name], rtol=1e-9, atol=1e-13, msg=name)
 
