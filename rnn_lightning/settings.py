@@ -148,6 +148,9 @@ class ModelSettings(_Checked):
     """On CPU, run the equivalent faster recurrences rather than torch's nn.RNN/LSTM/GRU (false: to compare)."""
     bidirectional: bool = False
     """Run every recurrent layer both ways over the text and concatenate the two (not the study's)."""
+    ngram_buckets: int = bounded(0, NOT_NEGATIVE)
+    """Add a linear bag of n-grams beside the recurrent layers: words and word pairs hashed into this many buckets,
+    each with a weight per output, their mean added to the logits (0: none, the study's)."""
     pooling: PoolingName = "last"
     """What the head reads: the last state (the study's; with bidirectional, each direction's last), or the
     top layer's outputs max- or mean-pooled over the words (over every step when the padding is not skipped)."""
@@ -163,6 +166,8 @@ class OptimizerSettings(_Checked):
     """RMSprop smoothing constant (Keras's rho, PyTorch's alpha)."""
     eps: float = bounded(1e-7, NOT_NEGATIVE)
     """RMSprop epsilon."""
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    """The learning rate over training: constant (Keras's, the study's), or cosine: from lr to 0 at the last step."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,9 @@ class TrainSettings(_Checked):
     """Resume from this checkpoint, or 'last' for the newest last.ckpt under logdir."""
     test: bool = False
     """After fitting, evaluate the best checkpoint on the test split."""
+    early_stopping: int = bounded(0, NOT_NEGATIVE)
+    """Stop once val/acc has not improved for this many epochs (0: train every epoch). The best checkpoint is
+    what test, predict and serve use either way."""
     baseline: bool = False
     """Also train TF-IDF (1-2 grams) + logistic regression on the same rows and report it beside the network
     (needs scikit-learn: pip install 'rnn-lightning[baseline]')."""

@@ -138,3 +138,40 @@ def test_the_summary_shows_a_head_per_class_and_says_which_recurrence_runs():
     assert recurrence_description(make_network(cell="lstm", fast_path=False), cpu) == "LSTM (--no-fast-path)"
     assert recurrence_description(make_network(cell="gru", fast_path=False), cpu) == "GRU (--no-fast-path)"
     assert recurrence_description(make_network(), torch.device("cuda")) == "cuDNN (RNN)"
+
+
+def test_ngram_buckets_hash_words_and_pairs_apart_and_leave_padding_out():
+    from rnn_lightning.models.network import ngram_buckets
+
+    ids = torch.tensor([[0, 0, 5, 7, 5], [0, 5, 7, 5, 9]])
+    buckets = ngram_buckets(ids, 1000)
+    assert buckets.shape == (2, 9)
+    assert (buckets[0, :2] == 0).all() and (buckets[0, 5:7] == 0).all()  # padding, and pairs touching it
+    assert (buckets[buckets != 0] >= 1).all() and (buckets < 1000).all()
+    assert buckets[0, 2] == buckets[0, 4] == buckets[1, 1]  # the same word, the same bucket
+    assert buckets[0, 7] == buckets[1, 6] and buckets[0, 7] != buckets[0, 8]  # (5, 7) wherever, not (7, 5)
+    assert buckets[0, 2] != buckets[0, 7]  # the word 5 and the pair (5, 7) apart
+
+
+def test_the_ngram_branch_adds_the_mean_weight_of_the_texts_words_and_pairs():
+    torch.manual_seed(0)
+    with_branch = make_network(num_words=50, ngram_buckets=101, num_layers=1)
+    without = make_network(num_words=50, num_layers=1)
+    without.load_state_dict({k: v for k, v in with_branch.state_dict().items() if not k.startswith("ngrams")})
+    ids = torch.tensor([[0, 0, 4, 9, 4], [3, 4, 5, 6, 7]])
+    assert torch.equal(with_branch(ids), without(ids))  # zero weights at the start: nothing added
+    with torch.no_grad():
+        with_branch.ngrams.weight.copy_(torch.arange(101, dtype=torch.float32).unsqueeze(1))
+    from rnn_lightning.models.network import ngram_buckets
+
+    buckets = ngram_buckets(ids, 101).float()
+    expected = buckets.sum(1) / (buckets != 0).sum(1)  # weight of bucket b is b: the mean bucket index
+    torch.testing.assert_close(with_branch(ids) - without(ids), expected)
+    # More padding in front changes nothing in the branch.
+    padded = torch.cat([torch.zeros(2, 3, dtype=torch.long), ids], dim=1)
+    torch.testing.assert_close(with_branch.ngram_logits(padded), with_branch.ngram_logits(ids))
+
+
+def test_one_ngram_bucket_is_refused():
+    with pytest.raises(ValueError, match="ngram_buckets must be 0"):
+        make_network(ngram_buckets=1)

@@ -6,7 +6,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rnn_lightning.data.spec import TextSpec
-from rnn_lightning.models.saved import CheckpointError
+from rnn_lightning.models.saved import CheckpointError, read_checkpoint
 from rnn_lightning.serving.inference import load_model, predict
 from rnn_lightning.settings import OptimizerSettings
 from rnn_lightning.training.module import VAL_ACC, TextClassifier
@@ -215,3 +215,19 @@ def test_the_baseline_without_scikit_learn_is_refused_before_training(tiny_archi
     assert capsys.readouterr().err.splitlines() == [
         "fit.py: error: the baseline needs scikit-learn: pip install 'rnn-lightning[baseline]'"]
     assert not (tmp_path / "l").exists()
+
+
+@pytest.mark.slow
+def test_early_stopping_ends_a_run_that_stops_improving_and_cosine_ends_at_zero(tiny_archive, tmp_path):
+    args = ["--data.source", str(tiny_archive), "--data.data_dir", str(tmp_path / "data"), "--data.num_words", "30",
+            "--data.maxlen", "24", "--data.batch_size", "16", "--trainer.accelerator", "cpu",
+            "--trainer.max_epochs", "6"]
+    # lr 1e-12: validation accuracy never improves after the first epoch, so patience 2 stops after the third.
+    assert run_command("fit", [*args, "--trainer.logdir", str(tmp_path / "stopped"), "--optimizer.lr", "1e-12",
+                               "--trainer.early_stopping", "2"]) == 0
+    assert read_checkpoint(tmp_path / "stopped" / "version_0" / "checkpoints" / "last.ckpt")["epoch"] == 2
+    assert run_command("fit", [*args, "--trainer.logdir", str(tmp_path / "cosine"), "--optimizer.lr_schedule",
+                               "cosine", "--trainer.max_epochs", "2"]) == 0
+    last = read_checkpoint(tmp_path / "cosine" / "version_0" / "checkpoints" / "last.ckpt")
+    assert last["epoch"] == 1 and last["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0, abs=1e-9)
+    assert last["lr_schedulers"][0]["T_max"] == last["global_step"]  # every step the Trainer took, planned for

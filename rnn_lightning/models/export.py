@@ -38,8 +38,7 @@ class _Probabilities(nn.Module):
         network = self.network
         # The encoder pads in front, so the words are each row's last steps: no rearranging, no trimming.
         mask = ids != PAD_ID if network.mask_padding else None
-        logits = network.head(network.features(ids, mask, fast=False))
-        return class_probabilities(logits.squeeze(-1) if logits.shape[-1] == 1 else logits, self.binary)
+        return class_probabilities(network.logits(ids, mask, fast=False), self.binary)
 
 
 def export_onnx(classifier: Classifier, path: str | Path) -> Path:

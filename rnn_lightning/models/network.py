@@ -44,6 +44,8 @@ class TextRNN(nn.Module):
             raise ValueError(f"num_words must be at least 1, got {num_words}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        if settings.ngram_buckets == 1:
+            raise ValueError("ngram_buckets must be 0 (no n-gram branch) or at least 2 (bucket 0 is padding's)")
         self.settings = settings
         self.cell = settings.cell
         self.single_bias = settings.single_bias and settings.cell != "gru"
@@ -55,6 +57,9 @@ class TextRNN(nn.Module):
         self.pooling = settings.pooling
         features = settings.hidden_size * (2 if settings.bidirectional else 1)
         self.head = nn.Linear(features, 1 if is_binary(num_classes) else num_classes)
+        # The linear branch: one weight per output for each hashed word or word pair (bucket 0: padding).
+        self.ngrams = (nn.Embedding(settings.ngram_buckets, self.head.out_features, padding_idx=0)
+                       if settings.ngram_buckets else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -77,6 +82,8 @@ class TextRNN(nn.Module):
                         parameter[hidden : 2 * hidden].fill_(1.0)  # Keras's unit_forget_bias (gates i, f, g, o)
         nn.init.xavier_uniform_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        if self.ngrams is not None:
+            nn.init.zeros_(self.ngrams.weight)  # a linear model's start: it adds nothing until it learns
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Map a ``(batch, time)`` tensor of ids to ``(batch,)`` logits of class 1, or ``(batch, classes)`` logits."""
@@ -85,9 +92,20 @@ class TextRNN(nn.Module):
             ids, present = padding_in_front(ids)
             first = int(present.any(0).long().argmax())  # padding is in front: drop the columns that are all padding
             ids, mask = ids[:, first:], present[:, first:]
-        fast = self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight)
+        return self.logits(ids, mask, self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight))
+
+    def logits(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool) -> torch.Tensor:
+        """The head's logits (plus the n-gram branch's) for ids with any padding in front: see :meth:`features`."""
         logits = self.head(self.features(ids, mask, fast))
+        if self.ngrams is not None:
+            logits = logits + self.ngram_logits(ids)
         return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
+
+    def ngram_logits(self, ids: torch.Tensor) -> torch.Tensor:
+        """The linear branch: the mean weight of every word and word pair of each row, padding left out."""
+        buckets = ngram_buckets(ids, self.ngrams.num_embeddings)
+        present = (buckets != 0).sum(1, keepdim=True).clamp(min=1)
+        return self.ngrams(buckets).sum(1) / present
 
     def features(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool) -> torch.Tensor:
         """What the head reads, ``(batch, features)``, for ids with any padding in front.
@@ -137,6 +155,28 @@ class TextRNN(nn.Module):
         packed = pack_padded_sequence(aligned, lengths.cpu(), batch_first=True, enforce_sorted=False)
         state = self.rnn(packed)[1]
         return (state[0] if isinstance(state, tuple) else state)[-1]  # LSTM returns (h, c)
+
+
+# Word pairs are hashed as first * _PAIR_MULTIPLIER + second (ids stay far below it, so no two pairs collide
+# before the modulo); a prime, so that the modulo spreads them over the buckets.
+_PAIR_MULTIPLIER = 1_000_003
+
+
+def ngram_buckets(ids: torch.Tensor, buckets: int) -> torch.Tensor:
+    """Each row's words and consecutive word pairs as bucket indices in ``[1, buckets)``; 0 where padding is.
+
+    Args:
+        ids: ``(batch, time)`` ids, :data:`PAD_ID` for padding.
+        buckets: The table's size, bucket 0 included (kept for padding).
+
+    Returns:
+        ``(batch, 2 * time - 1)``: the words' buckets, then the pairs' (0 for a pair with padding in it).
+    """
+    words = ids.long()
+    present = words != PAD_ID
+    pairs = words[:, :-1] * _PAIR_MULTIPLIER + words[:, 1:] + buckets  # pairs and words apart before the modulo
+    hashed = torch.cat([words, pairs], dim=1) % (buckets - 1) + 1
+    return hashed * torch.cat([present, present[:, :-1] & present[:, 1:]], dim=1)
 
 
 def pool_over_time(outputs: torch.Tensor, mask: torch.Tensor | None, pooling: str,

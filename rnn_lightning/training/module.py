@@ -116,11 +116,17 @@ class TextClassifier(TextPredictor, L.LightningModule):
         self.test_confusion = self.test_confusion_matrix.compute().tolist()
         self.test_confusion_matrix.reset()
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         # Keras's RMSprop defaults; only trainable tensors, so a frozen second bias stays exactly zero.
         parameters = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.RMSprop(parameters, lr=self.optimizer_settings.lr,
-                                   alpha=self.optimizer_settings.rho, eps=self.optimizer_settings.eps)
+        optimizer = torch.optim.RMSprop(parameters, lr=self.optimizer_settings.lr,
+                                        alpha=self.optimizer_settings.rho, eps=self.optimizer_settings.eps)
+        if self.optimizer_settings.lr_schedule == "constant":
+            return optimizer
+        # Cosine, stepped per batch, reaching 0 at the last step the Trainer will take.
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[TEXT_SPEC_KEY] = self.text.to_dict()

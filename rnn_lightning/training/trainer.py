@@ -12,7 +12,7 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.accelerators import CPUAccelerator
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
@@ -109,6 +109,8 @@ def fit(
         raise RunConfigError(f"{datamodule.source_name} has no test split to test on: give one (--test-data)")
     logdir = settings.logdir
     extra = [RecurrentGradNorms(settings.log_grad_norms)] if settings.log_grad_norms else []
+    if settings.early_stopping:
+        extra.append(EarlyStopping(monitor=VAL_ACC, mode="max", patience=settings.early_stopping))
     if config is not None:
         extra.append(SaveConfig(config))
     best = ModelCheckpoint(monitor=VAL_ACC, mode="max", filename="epoch={epoch:02d}-val_acc={val/acc:.4f}",
