@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -32,10 +33,9 @@ def parser() -> ArgumentParser:
 def run(invocation: Invocation) -> int:
     from tqdm.auto import tqdm
 
-    from rnn_lightning.cli.process import prepare_for_model
-    from rnn_lightning.data.text import chunked
+    from rnn_lightning.cli.process import hand_over_quickly, prepare_for_model
     from rnn_lightning.models.saved import find_best_checkpoint, is_exported
-    from rnn_lightning.serving.inference import CheckpointError, load_model, predict_proba
+    from rnn_lightning.serving.inference import CheckpointError, iter_probabilities, load_model
 
     args = invocation.config
     file = Path(args.file) if args.file else None
@@ -46,6 +46,7 @@ def run(invocation: Invocation) -> int:
             raise FileNotFoundError(f"--file {file}: no such file")
         ckpt = Path(args.ckpt) if args.ckpt else find_best_checkpoint(args.logdir)
         prepare_for_model(ckpt)  # before torch starts its worker threads, so that they flush subnormals too
+        hand_over_quickly()
         model = load_model(ckpt) if is_exported(ckpt) else load_model(ckpt, map_location=_device(args.accelerator))
     except (CheckpointError, FileNotFoundError, ValueError) as error:
         return invocation.fail(error)
@@ -53,22 +54,36 @@ def run(invocation: Invocation) -> int:
     header = None if args.json else ("label".ljust(_label_width(names))
                                      + "".join(f"{f'p({name})':>{_column_width(name)}}" for name in names) + "  review")
     seen = failed = 0
-    # Chunk by chunk, so that memory stays flat however long the file; progress on stderr, and only on a terminal.
+    # Texts in reading order, each until its verdict (or error) is printed: a batch or two ahead at most.
+    waiting: deque[tuple[str, str | None, str | None]] = deque()
+
+    def good_texts() -> Iterator[str]:
+        for item in iter_reviews(args.reviews, file):
+            waiting.append(item)
+            if item[2] is None:
+                yield item[1]
+
+    def report_errors_in_front() -> None:
+        nonlocal seen, failed
+        while waiting and waiting[0][2] is not None:
+            where, _, error = waiting.popleft()
+            seen, failed = seen + 1, failed + 1
+            print(f"{invocation.prog}: error: {where}: {error}", file=sys.stderr)
+
+    # One stream through the prediction path, so that it encodes the next batch while the network runs this one;
+    # memory stays flat however long the file. Progress on stderr, and only on a terminal.
     with tqdm(unit="review", file=sys.stderr, disable=None, leave=False) as progress:
-        for chunk in chunked(iter_reviews(args.reviews, file), args.batch_size):
-            good = [text for _, text, error in chunk if error is None]
-            rows = iter(predict_proba(model, good, args.batch_size))
-            for where, text, error in chunk:
+        for batch in iter_probabilities(model, good_texts(), args.batch_size):
+            for row in batch:
+                report_errors_in_front()
+                _, text, _ = waiting.popleft()
                 seen += 1
-                if error is not None:
-                    failed += 1
-                    print(f"{invocation.prog}: error: {where}: {error}", file=sys.stderr)
-                else:
-                    if header is not None:  # printed before the first verdict: nothing on stdout without one
-                        print(header)
-                        header = None
-                    _print_verdict(text, next(rows), names, args.json)
-            progress.update(len(chunk))
+                if header is not None:  # printed before the first verdict: nothing on stdout without one
+                    print(header)
+                    header = None
+                _print_verdict(text, row, names, args.json)
+            progress.update(len(batch))
+        report_errors_in_front()
     if seen == 0:
         return invocation.fail("no reviews given (arguments, --file or standard input)")
     return 2 if failed else 0

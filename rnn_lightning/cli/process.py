@@ -45,6 +45,19 @@ def prepare_for_model(path: str | Path) -> None:
         prepare_torch()
 
 
+def hand_over_quickly() -> None:
+    """Let a thread waiting for the GIL have it within 0.5 ms (Python's default: 5 ms).
+
+    Prediction runs the network on a thread of its own while the main thread encodes the next texts; each time
+    the network thread returns from onnxruntime or torch it needs the GIL back, and at the default interval it
+    waited so long that the two overlapped hardly at all (25,000 reviews: 5.1 s pipelined against 3.1 s for the
+    network alone; 3.3 s at 0.5 ms).
+    """
+    import sys
+
+    sys.setswitchinterval(0.0005)
+
+
 def quiet_lightning() -> None:
     """Keep Lightning's start-up notes ("GPU available...") for warnings only: the experiments run dozens of fits."""
     import logging

@@ -39,6 +39,9 @@ class ExportFormat:
     version_key: str = "rnn_lightning.format"
     text_spec_key: str = "rnn_lightning.text_spec"
     model_key: str = "rnn_lightning.model"
+    #: Present ("true") when the graph takes ids cut short in front (the columns that are padding in every row
+    #: dropped) and answers as for the whole rows; files exported before it need every row at full length.
+    cut_padding_key: str = "rnn_lightning.cut_padding"
 
 
 EXPORT_FORMAT = ExportFormat()

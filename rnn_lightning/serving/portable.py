@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnn_lightning.data.spec import TextSpec
-from rnn_lightning.data.text import TextEncoder
+from rnn_lightning.data.text import PAD_ID, TextEncoder
 from rnn_lightning.models.saved import EXPORT_FORMAT as FORMAT
 from rnn_lightning.models.saved import CheckpointError
 
@@ -29,16 +29,22 @@ class PortableClassifier:
         settings: The network's settings as saved (plain values).
     """
 
-    def __init__(self, session: Any, text: TextSpec, settings: dict[str, Any]) -> None:
-        self.session, self.text, self.settings = session, text, settings
+    #: Rows run together after sorting by length: few enough that a batch's rows are of similar length, enough
+    #: that each of onnxruntime's steps has rows to work on.
+    rows_per_run = 64
+
+    def __init__(self, session: Any, text: TextSpec, settings: dict[str, Any], cuts_padding: bool = False) -> None:
+        self.session, self.text, self.settings, self.cuts_padding = session, text, settings, cuts_padding
 
     @classmethod
-    def load(cls, path: str | Path, threads: int | None = None) -> PortableClassifier:
+    def load(cls, path: str | Path, threads: int | None = 1) -> PortableClassifier:
         """Open an exported model.
 
         Args:
             path: A file written by ``rnn-lightning export``.
-            threads: onnxruntime's threads within an operator (default: its own choice, one per core).
+            threads: onnxruntime's threads within an operator; None: its own choice, one per core. One by default:
+                a recurrent step of a few dozen rows is too small to share (two threads were slower on 2 cores),
+                and prediction encodes the next batch on the other core meanwhile.
 
         Raises:
             CheckpointError: With a one-line reason, for a missing file, a file onnxruntime cannot read, or an
@@ -66,7 +72,7 @@ class PortableClassifier:
             settings = json.loads(metadata.get(FORMAT.model_key, "{}"))
         except ValueError as error:
             raise CheckpointError(f"{path}: its text spec is unreadable ({error})") from error
-        return cls(session, text, settings)
+        return cls(session, text, settings, metadata.get(FORMAT.cut_padding_key) == "true")
 
     @property
     def encoder(self) -> TextEncoder:
@@ -89,5 +95,23 @@ class PortableClassifier:
         return bool(self.settings.get("mask_padding", False))
 
     def probabilities_of(self, ids: np.ndarray) -> np.ndarray:
-        """``(texts, classes)`` float32 probabilities for ids padded in front (as the encoder makes them)."""
-        return self.session.run([FORMAT.output], {FORMAT.input: np.ascontiguousarray(ids, dtype=np.int64)})[0]
+        """``(texts, classes)`` float32 probabilities for ids padded in front (as the encoder makes them).
+
+        Where the graph allows it (:attr:`cuts_padding`), rows are run in groups of similar length, each group cut
+        to its longest row: the columns dropped are padding in every row of the group, so the answers are those of
+        the whole rows, at the cost of the words alone.
+        """
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if not self.cuts_padding or len(ids) == 0:
+            return self._run(ids)
+        present = ids != PAD_ID
+        first = np.where(present.any(1), present.argmax(1), ids.shape[1] - 1)  # a row keeps at least one step
+        order = np.argsort(first, kind="stable")
+        probabilities = np.empty((len(ids), self.num_classes), dtype=np.float32)
+        for start in range(0, len(ids), self.rows_per_run):
+            rows = order[start:start + self.rows_per_run]
+            probabilities[rows] = self._run(ids[rows, first[rows].min():])
+        return probabilities
+
+    def _run(self, ids: np.ndarray) -> np.ndarray:
+        return self.session.run([FORMAT.output], {FORMAT.input: np.ascontiguousarray(ids)})[0]
