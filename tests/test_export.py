@@ -48,8 +48,8 @@ def study_spec(num_classes: int = 2) -> TextSpec:
 def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, mask_padding, num_classes, more):
     torch.manual_seed(0)  # the study's shapes: 4 layers of 32, 500 steps, Keras's initialisation
     module = make_classifier(spec=study_spec(num_classes), cell=cell, mask_padding=mask_padding, **more)
-    if module.model.ngrams is not None:  # weights as learnt, not the zeros it starts from
-        torch.nn.init.normal_(module.model.ngrams.weight, std=0.5)
+    if module.model.ngrams is not None:  # weights as learnt, not the zeros it starts from (the padding's stays 0)
+        torch.nn.init.normal_(module.model.ngrams.weight[1:], std=0.5)
     path = export_onnx(module, tmp_path / "model.onnx")
     exported = load_model(path)
     sample = texts(40) + ["good", "bad film"]
@@ -57,6 +57,38 @@ def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, 
     assert np.abs(np.array(predict_proba(exported, sample)) - expected).max() <= 1e-5
     assert exported.class_names == module.class_names and exported.skips_padding == mask_padding
     assert exported.encoder == module.encoder  # same vocabulary and maxlen: the same ids for the same text
+
+
+@pytest.mark.parametrize(("cell", "mask_padding", "more", "cuts"), [
+    ("rnn", False, {}, True), ("lstm", False, {}, True), ("gru", False, {}, True), ("gru", True, {}, True),
+    ("rnn", False, {"ngram_buckets": 777}, True), ("rnn", False, {"bidirectional": True}, False),
+    ("lstm", False, {"pooling": "max"}, False), ("rnn", True, {"bidirectional": True, "pooling": "mean"}, True)])
+def test_rows_cut_to_their_groups_longest_answer_as_the_whole_rows(tmp_path, monkeypatch, cell, mask_padding, more,
+                                                                   cuts):
+    torch.manual_seed(0)
+    module = make_classifier(spec=study_spec(), cell=cell, mask_padding=mask_padding, **more)
+    if module.model.ngrams is not None:  # as learnt: the padding's bucket stays zero (its padding_idx)
+        torch.nn.init.normal_(module.model.ngrams.weight[1:], std=0.5)
+    exported = load_model(export_onnx(module, tmp_path / "model.onnx"))
+    assert exported.cuts_padding == cuts  # only where padding in front leaves the same state for every text
+    widths = []
+    run = exported._run
+    monkeypatch.setattr(exported, "_run", lambda ids: widths.append(ids.shape[1]) or run(ids))
+    sample = texts(150, seed=1, longest=60)  # three groups of rows, each far shorter than maxlen 500
+    got = np.array(predict_proba(exported, sample, batch_size=150))
+    assert np.abs(got - np.array(predict_proba(module, sample))).max() <= 1e-5
+    assert (max(widths) < 100 and len(widths) == 3) if cuts else widths == [500]
+
+
+@pytest.mark.parametrize(("cell", "mask_padding", "recurrent_op"), [
+    ("rnn", False, None), ("rnn", True, "RNN"), ("lstm", False, "LSTM"), ("gru", False, "GRU")])
+def test_one_way_tanh_layers_are_exported_as_scans(tmp_path, cell, mask_padding, recurrent_op):
+    import onnx
+
+    module = make_classifier(spec=study_spec(), cell=cell, mask_padding=mask_padding)
+    ops = [node.op_type for node in onnx.load(export_onnx(module, tmp_path / "model.onnx")).graph.node]
+    # ONNX Runtime's RNN op costs about four times a Scan of MatMul and Tanh; a masked layer needs its sequence_lens.
+    assert (ops.count("Scan"), ops.count(recurrent_op)) == ((4, 0) if recurrent_op is None else (0, 4))
 
 
 @pytest.mark.parametrize("name", ["imdb_rnn_bc6124b.ckpt", "topics_gru_bc6124b.ckpt"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnn_lightning.serving.inference import CheckpointError, load_model, predict
+from rnn_lightning.serving.inference import CheckpointError, iter_probabilities, load_model, predict, predict_proba
 
 from .conftest import make_classifier, make_datamodule, make_spec, run_command
 
@@ -164,6 +164,16 @@ def test_cli_keeps_good_lines_and_reports_bad_ones(tiny_run, tmp_path, capsys):
                                          "predict.py: error: line 4: not valid UTF-8"]
 
 
+def test_batches_before_an_empty_text_are_answered_before_it_is_refused(tiny_run):
+    model = tiny_run[0]
+    answered = []
+    with pytest.raises(ValueError, match="review 4 has no words"):
+        for batch in iter_probabilities(model, ["great film", "awful", "dull plot", "fine", " ", "good"], batch_size=2):
+            answered.append(batch)
+    assert [len(batch) for batch in answered] == [2, 2]
+    assert sum(answered, []) == predict_proba(model, ["great film", "awful", "dull plot", "fine"])
+
+
 def test_cli_reads_standard_input(tiny_run, capsys, monkeypatch):
     import io
 
@@ -276,3 +286,17 @@ def test_training_lengths_are_read_only_when_complete(tiny_datamodule):
         data_state = {"text_encoder": encoder, "review_words": words}
         flat = {"hyper_parameters": {"num_words": 30}, "TextDataModule": data_state}
         assert checkpoint_parts(flat)[2].review_words == expected
+
+
+def test_timepredict_times_a_fresh_predict_process_and_counts_its_answers(tiny_run, tmp_path, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("great film\nawful film\ndull\n", encoding="utf-8")
+    assert run_command("timepredict", ["--models", tiny_run[1].last_checkpoint, "--texts", str(texts),
+                                       "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    row = out.strip().splitlines()[-1].split("|")
+    assert out.startswith("CPU: ") and row[1].strip() == tiny_run[1].last_checkpoint and row[4].strip() == "3"
+    assert 0 < float(row[2]) <= float(row[3])  # the first answer comes before the end
+    assert run_command("timepredict", ["--models", str(tmp_path / "none.ckpt"), "--texts", str(texts),
+                                       "--repeat", "1"]) == 2
+    assert "predict failed on" in capsys.readouterr().err

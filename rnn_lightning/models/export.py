@@ -154,6 +154,9 @@ def tanh_layers_as_scans(model: onnx.ModelProto) -> int:
     from onnx import TensorProto, helper, numpy_helper
 
     weights = {tensor.name: tensor for tensor in model.graph.initializer}
+    # The exporter stores equal weights once (the zero biases of an untrained model, say), the others as Identity.
+    weights |= {node.output[0]: weights[node.input[0]] for node in model.graph.node
+                if node.op_type == "Identity" and node.input[0] in weights}
     rewritten, nodes = 0, []
     for node in model.graph.node:
         attributes = {attribute.name: helper.get_attribute_value(attribute) for attribute in node.attribute}
@@ -198,9 +201,11 @@ def tanh_layers_as_scans(model: onnx.ModelProto) -> int:
         if outputs[1]:
             nodes.append(helper.make_node("Unsqueeze", [f"{name}_last", f"{name}_axis0"], [outputs[1]]))
         rewritten += 1
+    used = {name for node in nodes for name in node.input} | {output.name for output in model.graph.output}
+    nodes = [node for node in nodes if node.op_type != "Identity" or node.output[0] in used]  # aliases left unread
+    used = {name for node in nodes for name in node.input}
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    used = {name for node in nodes for name in node.input}
     kept = [tensor for tensor in model.graph.initializer if tensor.name in used]  # the rewritten nodes' weights go
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
