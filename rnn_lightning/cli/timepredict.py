@@ -4,9 +4,9 @@ Each model (a checkpoint or an exported ``.onnx``) classifies the texts file ``-
 fresh process; the table shows the fastest. ``--write_imdb_test ARCHIVE`` first writes the 25,000 IMDB test
 reviews of an archive to the texts file, one per line: the file issue 21's targets are measured on.
 
-Example:
-  rnn-lightning timepredict --write_imdb_test ../shared/data/aclImdb_v1_labeled.tar.gz --texts test.txt \\
-      --models lightning_logs/version_0/checkpoints/last.ckpt model.onnx
+Examples:
+  rnn-lightning timepredict --write_imdb_test ../shared/data/aclImdb_v1_labeled.tar.gz --texts test.txt --models m.ckpt
+  rnn-lightning timepredict --texts test.txt --models m.ckpt m.onnx --repeat 5
 """
 
 from __future__ import annotations
