@@ -265,11 +265,59 @@ def test_columns_a_newcomer_names_otherwise_are_found_or_refused_in_one_short_li
     polarity = tmp_path / "reviews.jsonl"
     polarity.write_text("".join(json.dumps({"body": f"text {i}", "polarity": i % 2}) + "\n" for i in range(20)))
     assert CorpusSource(polarity).label_names == ("0", "1")
-    unknown = tmp_path / "unknown.jsonl"
-    unknown.write_text("".join(json.dumps({"words": f"text {i}", "verdict": i % 2}) + "\n" for i in range(20)))
-    with pytest.raises(ValueError, match=r"^\S+unknown.jsonl, line 1: no text field among words, verdict: pass "
-                                         r"--text-column$"):
-        _ = CorpusSource(unknown).label_names
+    assert list(CorpusSource(polarity).rows("train"))[:2] == [("text 0", 0), ("text 1", 1)]
+
+
+def reviews_with(fields: dict[str, object], count: int = 200) -> list[dict[str, object]]:
+    """``count`` rows of these fields; a callable value is called with the row's number."""
+    return [{name: value(i) if callable(value) else value for name, value in fields.items()} for i in range(count)]
+
+
+UNKNOWN_NAMES = {"id": lambda i: f"r{i}", "opinion": lambda i: f"a review of film {i}, {'great' if i % 2 else 'dull'}",
+                 "verdict": lambda i: ("yes", "no")[i % 2], "source": "web"}
+
+
+@pytest.mark.parametrize("form", ["jsonl", "csv header", "csv no header", "parquet"])
+def test_columns_of_unknown_names_are_told_by_their_content(tmp_path, form):
+    rows_in = reviews_with(UNKNOWN_NAMES)
+    if form == "jsonl":
+        path = write(tmp_path / "d.jsonl", "".join(json.dumps(row) + "\n" for row in rows_in))
+    elif form == "parquet":
+        pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+        path = tmp_path / "d.parquet"
+        pq.write_table(pa.Table.from_pylist(rows_in), path)
+    else:
+        lines = [",".join(f'"{value}"' for value in row.values()) for row in rows_in]
+        header = ["id,opinion,verdict,source"] if form == "csv header" else []
+        path = write(tmp_path / "d.csv", "\n".join(header + lines) + "\n")
+    source = CorpusSource(path)
+    # The text is the long, mostly distinct column; the label the one of few values; the id and the constant neither.
+    assert source.label_names == ("no", "yes")
+    assert list(source.rows("train"))[:2] == [("a review of film 0, dull", 1), ("a review of film 1, great", 0)]
+
+
+@pytest.mark.parametrize(("fields", "told", "refused"), [
+    ({**UNKNOWN_NAMES, "stars": lambda i: i % 5}, "text", "label"),  # two columns of few values
+    ({**UNKNOWN_NAMES, "title": lambda i: f"my thoughts on film {i}"}, "label", "text"),  # two texts, alike in length
+    ({name: lambda i, name=name: f"{name} {i} words" for name in map("f{}".format, range(30))}, "", "text and label"),
+], ids=["two label columns", "two text columns", "thirty alike columns"])
+def test_columns_the_content_leaves_open_are_refused_in_one_line_naming_the_flags(tmp_path, fields, told, refused):
+    path = write(tmp_path / "d.jsonl", "".join(json.dumps(row) + "\n" for row in reviews_with(fields)))
+    with pytest.raises(ValueError) as refusal:
+        _ = CorpusSource(path).label_names
+    message = str(refusal.value)
+    flags = " and ".join(f"--{what}-column" for what in refused.split(" and "))
+    assert message.startswith(f"{path}, line 1: neither the names nor the content") and message.endswith(
+        f"tell the {refused} field: pass {flags}")
+    assert len(message) < 300 and "\n" not in message and ("(30 in all)" in message) == (told == "")
+
+
+def test_a_header_of_unknown_names_is_told_from_a_first_row_of_data(tmp_path):
+    data = "".join(f'"a review of film {i}",{("pos", "neg")[i % 2]}\n' for i in range(20))
+    assert CorpusSource(write(tmp_path / "named.csv", "opinion,verdict\n" + data)).label_names == ("neg", "pos")
+    # A first row of one-word data is data when its class appears below it.
+    first_is_data = CorpusSource(write(tmp_path / "data.csv", "great,pos\n" + data))
+    assert list(first_is_data.rows("train"))[0] == ("great", 1)
 
 
 def test_a_label_column_with_as_many_values_as_rows_is_refused_as_probably_the_text(tmp_path):

@@ -17,8 +17,10 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 
+from rnn_lightning.data.columns import SAMPLE_ROWS, detect_columns, looks_like_a_header
 from rnn_lightning.data.download import file_digest
 from rnn_lightning.data.sources import short_digest
 
@@ -274,8 +276,15 @@ def _delimited_records(path: Path, options: ReadOptions, delimiter: str) -> Iter
             first = next(reader, None)
             if first is None:
                 return
-            header = options.header if options.header is not None else _looks_like_header(first, options)
-            text_at, label_at = _columns(path, first if header else None, first, options)
+            next_line = reader.line_num + 1  # a quoted field may span lines: a row starts after the previous one
+            ahead = []  # the rows after the first, read ahead to tell a header and the columns by their content
+            for fields in islice(reader, SAMPLE_ROWS):
+                ahead.append((next_line, fields))
+                next_line = reader.line_num + 1
+            sample = [fields for _, fields in ahead if len(fields) == len(first)]
+            header = options.header if options.header is not None else _looks_like_header(first, sample, options)
+            text_at, label_at = _columns(path, first if header else None, first,
+                                         sample if header else [first, *sample], options)
             width = len(first)
 
             def record(fields: list[str], line: int) -> _Record | None:
@@ -288,7 +297,9 @@ def _delimited_records(path: Path, options: ReadOptions, delimiter: str) -> Iter
 
             if not header and (first_record := record(first, 1)) is not None:
                 yield first_record
-            next_line = reader.line_num + 1  # a quoted field may span lines: a row starts after the previous one
+            for line, fields in ahead:
+                if (row := record(fields, line)) is not None:
+                    yield row
             for fields in reader:
                 line, next_line = next_line, reader.line_num + 1
                 if (row := record(fields, line)) is not None:
@@ -297,19 +308,24 @@ def _delimited_records(path: Path, options: ReadOptions, delimiter: str) -> Iter
         csv.field_size_limit(previous_limit)
 
 
-def _looks_like_header(first: list[str], options: ReadOptions) -> bool:
-    """A first row of short identifiers, one of them a known or given column name, is a header."""
+def _looks_like_header(first: list[str], sample: list[list[str]], options: ReadOptions) -> bool:
+    """Whether a first row of short identifiers is a header.
+
+    It is if one of them is a known or given column name, or if the rows below it look like data under names
+    (see :func:`~rnn_lightning.data.columns.looks_like_a_header`).
+    """
     if not all(_HEADER_FIELD.match(field.strip()) for field in first):
         return False
     names = {*TEXT_NAMES, *LABEL_NAMES, *(str(c).lower() for c in (options.text_column, options.label_column) if c)}
-    return any(field.strip().lower() in names for field in first)
+    return any(field.strip().lower() in names for field in first) or looks_like_a_header(first, sample)
 
 
-def _columns(path: Path, header: list[str] | None, first: list[str], options: ReadOptions) -> tuple[int, int]:
-    """Positions of the text and label columns, given or detected.
+def _columns(path: Path, header: list[str] | None, first: list[str], sample: list[list[str]],
+             options: ReadOptions) -> tuple[int, int]:
+    """Positions of the text and label columns: given, known by name, or told by the content of ``sample``.
 
     Raises:
-        ValueError: If a named column is missing, or the columns cannot be told apart without names.
+        ValueError: If a named column is missing, or neither names nor content tell the columns apart.
     """
     names = [field.strip().lower() for field in header] if header else None
 
@@ -326,35 +342,68 @@ def _columns(path: Path, header: list[str] | None, first: list[str], options: Re
                 raise ValueError(f"{path}: no column {given!r} (columns: {_listed(header)})")
             return names.index(str(given).lower())
         if names is not None:
-            found = [names.index(name) for name in candidates if name in names]
-            if not found:
-                raise ValueError(f"{path}: no {what} column among {_listed(header)}: pass --{what}-column")
-            return found[0]
+            return next((names.index(name) for name in candidates if name in names), None)
         return None
 
     text_at = position(options.text_column, TEXT_NAMES, "text")
     label_at = position(options.label_column, LABEL_NAMES, "label")
     if text_at is None or label_at is None:
-        if len(first) != 2:
-            raise ValueError(f"{path}: {len(first)} columns and no header: pass --text-column and --label-column")
-        # Two unnamed columns: the text is the longer field of the first row, the label the other.
-        longer = int(len(first[1]) > len(first[0]))
-        text_at = longer if text_at is None else text_at
-        label_at = 1 - text_at if label_at is None else label_at
+        text_at, label_at = detect_columns(sample, len(first), text_at, label_at)
+    if text_at is None or label_at is None:
+        if header is None:
+            raise _not_told(f"{path}: {len(first)} columns and no header, and", "column", None, text_at, label_at)
+        raise _not_told(f"{path}:", "column", header, text_at, label_at)
     if text_at == label_at:
         raise ValueError(f"{path}: the text and the label cannot be the same column ({text_at})")
     return text_at, label_at
 
 
+def _not_told(where: str, kind: str, names: Sequence[object] | None, text_at: int | None,
+              label_at: int | None) -> ValueError:
+    """The one-line refusal when neither names nor content tell the text or label column (``kind``: or field)."""
+    missing = " and ".join(what for what, at in (("text", text_at), ("label", label_at)) if at is None)
+    flags = " and ".join(f"--{what}-column" for what, at in (("text", text_at), ("label", label_at)) if at is None)
+    if names is None:
+        return ValueError(f"{where} their content does not tell the {missing} {kind}: pass {flags} (0-based)")
+    return ValueError(f"{where} neither the names nor the content of the {kind}s {_listed(names)} tell the "
+                      f"{missing} {kind}: pass {flags}")
+
+
 def _json_lines_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
-    first = True  # the first object decides whether the file has text and label fields we know
+    objects = _json_objects(path)
+    ahead = list(islice(objects, SAMPLE_ROWS))  # read ahead, to tell the fields by their content if need be
+    sample = [(where, row) for where, row in ahead if isinstance(row, dict)]
+    if not sample:
+        yield from (row for _, row in ahead)
+        return
+    where, first = sample[0]
+    text_key = _json_key(first, options.text_column, TEXT_NAMES)
+    label_key = _json_key(first, options.label_column, LABEL_NAMES)
+    if text_key is None or label_key is None:
+        keys = list(first)
+        text_at, label_at = detect_columns([[row.get(key) for key in keys] for _, row in sample], len(keys),
+                                           keys.index(text_key) if text_key in keys else None,
+                                           keys.index(label_key) if label_key in keys else None)
+        if text_at is None or label_at is None:  # one line, rather than every row read as bad
+            raise _not_told(f"{where}:", "field", keys, text_at, label_at)
+        text_key, label_key = keys[text_at], keys[label_at]
+    for where, row in chain(ahead, objects):
+        if isinstance(row, _Record):
+            yield row
+            continue
+        text, label = row.get(text_key), row.get(label_key)
+        yield _checked(where, text if isinstance(text, str) else None, _label_string(label), options.max_text_bytes)
+
+
+def _json_objects(path: Path) -> Iterator[tuple[str, dict[str, object] | _Record]]:
+    """``(where, object)`` for each line of a JSON Lines file, or ``(where, the problem's record)``."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, 1):
             where = f"{path}, line {number}"
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
-                yield _Record(where, problem=NOT_UTF8)
+                yield where, _Record(where, problem=NOT_UTF8)
                 continue
             if not line.strip():
                 continue  # a blank line holds no row
@@ -362,18 +411,7 @@ def _json_lines_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 row = None
-            if not isinstance(row, dict):
-                yield _Record(where, problem=NOT_JSON)
-                continue
-            text_key = _json_key(row, options.text_column, TEXT_NAMES)
-            label_key = _json_key(row, options.label_column, LABEL_NAMES)
-            for key, what in ((text_key, "text"), (label_key, "label")):
-                if key is None and first:  # no known name at all: one line, rather than every row read as bad
-                    raise ValueError(f"{where}: no {what} field among {_listed(list(row))}: pass --{what}-column")
-            first = False
-            text, label = row.get(text_key), row.get(label_key)
-            yield _checked(where, text if isinstance(text, str) else None, _label_string(label),
-                           options.max_text_bytes)
+            yield where, row if isinstance(row, dict) else _Record(where, problem=NOT_JSON)
 
 
 def _json_key(row: dict[str, object], given: str | None, candidates: Sequence[str]) -> str | None:
@@ -400,17 +438,23 @@ def _parquet_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
     columns = parquet.schema_arrow.names
     lowered = [name.lower() for name in columns]
 
-    def column(given: str | None, candidates: Sequence[str], what: str) -> str:
+    def column(given: str | None, candidates: Sequence[str], what: str) -> int | None:
         if given is not None and str(given).isdigit() and int(given) < len(columns):
-            return columns[int(given)]
+            return int(given)
+        if given is not None and str(given).lower() not in lowered:
+            raise ValueError(f"{path}: no column {given!r} (columns: {_listed(columns)})")
         wanted = [str(given).lower()] if given is not None else list(candidates)
-        for name in wanted:
-            if name in lowered:
-                return columns[lowered.index(name)]
-        raise ValueError(f"{path}: no {what} column among {', '.join(columns)}: pass --{what}-column")
+        return next((lowered.index(name) for name in wanted if name in lowered), None)
 
-    text_column = column(options.text_column, TEXT_NAMES, "text")
-    label_column = column(options.label_column, LABEL_NAMES, "label")
+    text_at = column(options.text_column, TEXT_NAMES, "text")
+    label_at = column(options.label_column, LABEL_NAMES, "label")
+    if text_at is None or label_at is None:
+        first = next(parquet.iter_batches(batch_size=SAMPLE_ROWS), None)
+        sample = list(zip(*(first.column(at).to_pylist() for at in range(len(columns))), strict=True)) if first else []
+        text_at, label_at = detect_columns(sample, len(columns), text_at, label_at)
+        if text_at is None or label_at is None:
+            raise _not_told(f"{path}:", "column", columns, text_at, label_at)
+    text_column, label_column = columns[text_at], columns[label_at]
     number = 0
     for batch in parquet.iter_batches(batch_size=8192, columns=[text_column, label_column]):
         for text, label in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
