@@ -154,6 +154,9 @@ class ModelSettings(_Checked):
     pooling: PoolingName = "last"
     """What the head reads: the last state (the study's; with bidirectional, each direction's last), or the
     top layer's outputs max- or mean-pooled over the words (over every step when the padding is not skipped)."""
+    dropout: float = bounded(0.0, Bound(low=0, high=1, high_open=True))
+    """In training, zero this share of what the head reads (the recurrent features), at random (0: none, the
+    study's)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,9 @@ class OptimizerSettings(_Checked):
     """RMSprop epsilon."""
     lr_schedule: Literal["constant", "cosine"] = "constant"
     """The learning rate over training: constant (Keras's, the study's), or cosine: from lr to 0 at the last step."""
+    ngram_lr: float | None = bounded(None, POSITIVE)
+    """The n-gram branch's learning rate (--model.ngram_buckets), if not lr: a linear model over many rare features
+    learns them faster with a larger one."""
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,18 @@ def test_optimizer_is_keras_rmsprop_over_trainable_parameters_only():
     assert sum(p.numel() for p in group["params"]) == 328_353
 
 
+def test_the_ngram_branch_learns_at_its_own_rate_in_a_group_of_its_own():
+    from rnn_lightning.settings import OptimizerSettings
+
+    module = make_classifier(ngram_buckets=1000, optimizer=OptimizerSettings(ngram_lr=0.05))
+    rest, linear = module.configure_optimizers().param_groups
+    assert linear["params"] == [module.model.ngrams.weight] and linear["lr"] == 0.05 and rest["lr"] == 1e-3
+    assert sum(p.numel() for p in rest["params"]) == 328_353
+    # Without a rate of its own, or without the branch, one group as before (the study's runs are unchanged).
+    assert len(make_classifier(ngram_buckets=1000).configure_optimizers().param_groups) == 1
+    assert len(make_classifier(optimizer=OptimizerSettings(ngram_lr=0.05)).configure_optimizers().param_groups) == 1
+
+
 @pytest.mark.slow
 def test_gradient_norms_and_epoch_times_reach_tensorboard(tiny_datamodule, tmp_path):
     from rnn_lightning.training.callbacks import RecurrentGradNorms

@@ -20,8 +20,17 @@ if TYPE_CHECKING:
     from rnn_lightning.training.trainer import FitResult
 
 
+RECIPES = True  # --recipe NAME reads a shipped config (rnn_lightning/recipes/NAME.yaml) where it stands
+
+
 def parser() -> ArgumentParser:
+    from rnn_lightning.recipes import names
+
     parser = new_parser(__doc__)
+    # Read before parsing, as --config NAME's file: declared here for --help (the parser never sees it).
+    parser.add_argument("--recipe", type=str | None, default=None,
+                        help=f"a shipped config by name ({', '.join(names())}; docs/recipes.md), read where it "
+                             "stands, as --config: flags after it override it")
     add_settings(parser, "data", "model", "optimizer", "trainer")
     return parser
 

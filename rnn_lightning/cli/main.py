@@ -16,6 +16,7 @@ from jsonargparse import ArgumentParser
 from rnn_lightning.cli.parsing import Invocation, fail, modern_flags, one_line_help
 from rnn_lightning.cli.process import quiet_known_warnings
 from rnn_lightning.fileio import WriteError
+from rnn_lightning.recipes import expand_recipes
 
 COMMANDS = {name: f"rnn_lightning.cli.{module}" for name, module in (
     ("fit", "fit"), ("test", "test"), ("predict", "predict"), ("serve", "serve"), ("inspect", "inspect"),
@@ -56,7 +57,8 @@ def parse(argv: Sequence[str], prog: str | None = None) -> Invocation:
     root = build_parser()
     name = argv[0] if argv and argv[0] in COMMANDS else None
     if name is not None:
-        argv = [name, *modern_flags(argv[1:], _subparser(root, name), getattr(command_module(name), "RENAMED", None))]
+        flags = modern_flags(argv[1:], _subparser(root, name), getattr(command_module(name), "RENAMED", None))
+        argv = [name, *(expand_recipes(flags) if getattr(command_module(name), "RECIPES", False) else flags)]
     config = root.parse_args(argv)
     name = config.command
     invocation = Invocation(prog or f"rnn-lightning {name}", name, _subparser(root, name), config[name])

@@ -56,6 +56,8 @@ class TextRNN(nn.Module):
                                         batch_first=True, bidirectional=settings.bidirectional)
         self.pooling = settings.pooling
         features = settings.hidden_size * (2 if settings.bidirectional else 1)
+        # Built only when asked for: a model without it draws no random numbers for it, as before.
+        self.dropout = nn.Dropout(settings.dropout) if settings.dropout else None
         self.head = nn.Linear(features, 1 if is_binary(num_classes) else num_classes)
         # The linear branch: one weight per output for each hashed word or word pair (bucket 0: padding).
         self.ngrams = (nn.Embedding(settings.ngram_buckets, self.head.out_features, padding_idx=0)
@@ -96,7 +98,8 @@ class TextRNN(nn.Module):
 
     def logits(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool) -> torch.Tensor:
         """The head's logits (plus the n-gram branch's) for ids with any padding in front: see :meth:`features`."""
-        logits = self.head(self.features(ids, mask, fast))
+        features = self.features(ids, mask, fast)
+        logits = self.head(features if self.dropout is None else self.dropout(features))
         if self.ngrams is not None:
             logits = logits + self.ngram_logits(ids)
         return logits.squeeze(-1) if logits.shape[-1] == 1 else logits

@@ -118,9 +118,14 @@ class TextClassifier(TextPredictor, L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         # Keras's RMSprop defaults; only trainable tensors, so a frozen second bias stays exactly zero.
-        parameters = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.RMSprop(parameters, lr=self.optimizer_settings.lr,
-                                        alpha=self.optimizer_settings.rho, eps=self.optimizer_settings.eps)
+        parameters: list[Any] = [p for p in self.parameters() if p.requires_grad]
+        settings = self.optimizer_settings
+        if settings.ngram_lr is not None and self.model.ngrams is not None:
+            # The linear branch in a group of its own, at its own rate (a run without it keeps its single group).
+            linear = self.model.ngrams.weight
+            parameters = [{"params": [p for p in parameters if p is not linear]},
+                          {"params": [linear], "lr": settings.ngram_lr}]
+        optimizer = torch.optim.RMSprop(parameters, lr=settings.lr, alpha=settings.rho, eps=settings.eps)
         if self.optimizer_settings.lr_schedule == "constant":
             return optimizer
         # Cosine, stepped per batch, reaching 0 at the last step the Trainer will take.
