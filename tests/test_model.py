@@ -153,7 +153,7 @@ def test_ngram_buckets_hash_words_and_pairs_apart_and_leave_padding_out():
     assert buckets[0, 2] != buckets[0, 7]  # the word 5 and the pair (5, 7) apart
 
 
-def test_the_ngram_branch_adds_the_mean_weight_of_the_texts_words_and_pairs():
+def test_the_ngram_branch_adds_the_weights_of_the_texts_distinct_words_and_pairs_over_their_root():
     torch.manual_seed(0)
     with_branch = make_network(num_words=50, ngram_buckets=101, num_layers=1)
     without = make_network(num_words=50, num_layers=1)
@@ -164,8 +164,10 @@ def test_the_ngram_branch_adds_the_mean_weight_of_the_texts_words_and_pairs():
         with_branch.ngrams.weight.copy_(torch.arange(101, dtype=torch.float32).unsqueeze(1))
     from rnn_lightning.models.network import ngram_buckets
 
-    buckets = ngram_buckets(ids, 101).float()
-    expected = buckets.sum(1) / (buckets != 0).sum(1)  # weight of bucket b is b: the mean bucket index
+    # Weight of bucket b is b: the sum of each row's distinct nonzero buckets over the root of their number.
+    distinct = [sorted(set(row) - {0}) for row in ngram_buckets(ids, 101).tolist()]
+    assert len(distinct[0]) == 2 + 2  # 4, 9 and 4 again: two words; the pairs (4, 9) and (9, 4): two more
+    expected = torch.tensor([sum(row) / len(row) ** 0.5 for row in distinct])
     torch.testing.assert_close(with_branch(ids) - without(ids), expected)
     # More padding in front changes nothing in the branch.
     padded = torch.cat([torch.zeros(2, 3, dtype=torch.long), ids], dim=1)

@@ -105,10 +105,18 @@ class TextRNN(nn.Module):
         return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
 
     def ngram_logits(self, ids: torch.Tensor) -> torch.Tensor:
-        """The linear branch: the mean weight of every word and word pair of each row, padding left out."""
-        buckets = ngram_buckets(ids, self.ngrams.num_embeddings)
-        present = (buckets != 0).sum(1, keepdim=True).clamp(min=1)
-        return self.ngrams(buckets).sum(1) / present
+        """The linear branch: each row's distinct words' and word pairs' weights, summed, over the root of their number.
+
+        Padding is left out. That is a linear model of the L2-normalised binary bag of n-grams: a rare, telling
+        pair ("7/10") weighs as much as "the", where a mean over every occurrence would drown it, and learn it
+        slowly.
+        """
+        buckets = ngram_buckets(ids, self.ngrams.num_embeddings).sort(dim=1).values
+        repeated = torch.cat([torch.zeros_like(buckets[:, :1], dtype=torch.bool), buckets[:, 1:] == buckets[:, :-1]],
+                             dim=1)
+        buckets = buckets.masked_fill(repeated, 0)
+        distinct = (buckets != 0).sum(1, keepdim=True).clamp(min=1).to(self.ngrams.weight.dtype)
+        return self.ngrams(buckets).sum(1) / distinct.sqrt()
 
     def features(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool) -> torch.Tensor:
         """What the head reads, ``(batch, features)``, for ids with any padding in front.
