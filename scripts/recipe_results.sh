@@ -9,7 +9,7 @@ DATA=${DATA:-../shared/data}
 OUT=${OUT:-runs/recipe}
 BIN=${BIN:-.venv/bin}
 mkdir -p "$OUT"
-where() { echo "wall: $((SECONDS - start)) s; $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"; }
+where() { echo "wall: $((SECONDS - start)) s; $(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU family: *//p')), $(nproc) cores"; }
 start=$SECONDS
 "$BIN/rnn-lightning" fit --recipe strong --trainer.test true --data.source "$DATA/aclImdb_v1_labeled.tar.gz" \
   --trainer.logdir "$OUT/imdb" 2>&1 | tail -n 16 | tee "$OUT/imdb.txt"
