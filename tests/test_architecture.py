@@ -8,7 +8,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "rnn_lightning"
 # Lowest first: a module may import its own layer and those below it, never one above.
 LAYERS = ["settings", "environment", "fileio", "data", "models", "training", "serving", "analysis", "cli"]
-LEVEL = {"settings": 0, "environment": 0, "fileio": 0, "recipes": 0, "data": 1, "models": 2, "training": 3, "serving": 4,
+LEVEL = {"settings": 0, "environment": 0, "fileio": 0, "recipes": 0,
+         "data": 1, "models": 2, "training": 3, "serving": 4,
          "analysis": 5, "cli": 6}
 
 
