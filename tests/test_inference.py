@@ -20,7 +20,8 @@ def test_checkpoint_loads_with_weights_only_and_carries_plain_text_settings(tiny
     checkpoint = torch.load(result.last_checkpoint, map_location="cpu", weights_only=True)
     hparams = checkpoint["hyper_parameters"]
     assert set(hparams) == {"model", "optimizer"}
-    assert all(isinstance(v, (int, float, str, bool)) for group in hparams.values() for v in group.values())
+    assert all(v is None or isinstance(v, (int, float, str, bool)) for group in hparams.values()
+               for v in group.values())
     text = checkpoint["text_spec"]["encoder"]
     assert isinstance(text["words"], list) and (text["num_words"], text["maxlen"]) == (30, 24)
     assert (text["start_id"], text["oov_id"], text["index_from"]) == (1, 2, 3)
