@@ -150,7 +150,11 @@ class ModelSettings(_Checked):
     """Run every recurrent layer both ways over the text and concatenate the two (not the study's)."""
     ngram_buckets: int = bounded(0, NOT_NEGATIVE)
     """Add a linear bag of n-grams beside the recurrent layers: words and word pairs hashed into this many buckets,
-    each with a weight per output, their mean added to the logits (0: none, the study's)."""
+    each with a weight per output; a text's distinct ones' weights, summed over the root of their number, are
+    added to the logits (0: none, the study's)."""
+    ngram_hash: Literal[1, 2] = 2
+    """How the n-gram branch hashes word pairs: 2, a universal hash; 1, the first one, whose frequent pairs
+    collided (kept so that checkpoints trained with it answer as before)."""
     pooling: PoolingName = "last"
     """What the head reads: the last state (the study's; with bidirectional, each direction's last), or the
     top layer's outputs max- or mean-pooled over the words (over every step when the padding is not skipped)."""

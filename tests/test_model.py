@@ -153,6 +153,35 @@ def test_ngram_buckets_hash_words_and_pairs_apart_and_leave_padding_out():
     assert buckets[0, 2] != buckets[0, 7]  # the word 5 and the pair (5, 7) apart
 
 
+def test_frequent_word_pairs_spread_over_the_buckets():
+    """Every pair of the 200 most frequent words: a universal hash puts them in nearly as many buckets.
+
+    The first hash sent the pair (a, b) to about 4 * a + b with the default buckets: these 40,000 pairs shared
+    about 1,000 buckets. It stays, as version 1, for the checkpoints that learnt it.
+    """
+    from rnn_lightning.models.network import ngram_buckets
+
+    first, second = torch.meshgrid(torch.arange(4, 204), torch.arange(4, 204), indexing="ij")
+    ids = torch.stack([first.flatten(), second.flatten()], dim=1)
+    pairs = ngram_buckets(ids, 1_000_000)[:, 2]
+    assert pairs.unique().numel() >= 0.97 * len(ids)  # about 0.98 expected of any hash into 1,000,000
+    first_hash = ngram_buckets(ids, 1_000_000, version=1)[:, 2]
+    assert torch.equal(first_hash, (ids[:, 0] * 1_000_003 + ids[:, 1] + 1_000_000) % 999_999 + 1)
+    assert first_hash.unique().numel() < 0.03 * len(ids)
+
+
+def test_checkpoints_from_before_the_universal_hash_keep_the_first_one(tiny_datamodule):
+    from rnn_lightning.models.saved import checkpoint_parts
+
+    spec = {"encoder": tiny_datamodule.encoder.to_dict(), "label_names": ["negative", "positive"]}
+    before = {"hyper_parameters": {"model": {"ngram_buckets": 101}, "optimizer": {}}, "text_spec": spec}
+    assert checkpoint_parts(before)[0].ngram_hash == 1
+    after = {"hyper_parameters": {"model": {"ngram_buckets": 101, "ngram_hash": 2}, "optimizer": {}},
+             "text_spec": spec}
+    assert checkpoint_parts(after)[0].ngram_hash == 2
+    assert make_network(ngram_buckets=101).settings.ngram_hash == 2  # what new models get
+
+
 def test_the_ngram_branch_adds_the_weights_of_the_texts_distinct_words_and_pairs_over_their_root():
     torch.manual_seed(0)
     with_branch = make_network(num_words=50, ngram_buckets=101, num_layers=1)

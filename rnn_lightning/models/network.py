@@ -111,7 +111,7 @@ class TextRNN(nn.Module):
         pair ("7/10") weighs as much as "the", where a mean over every occurrence would drown it, and learn it
         slowly.
         """
-        buckets = ngram_buckets(ids, self.ngrams.num_embeddings).sort(dim=1).values
+        buckets = ngram_buckets(ids, self.ngrams.num_embeddings, self.settings.ngram_hash).sort(dim=1).values
         repeated = torch.cat([torch.zeros_like(buckets[:, :1], dtype=torch.bool), buckets[:, 1:] == buckets[:, :-1]],
                              dim=1)
         buckets = buckets.masked_fill(repeated, 0)
@@ -168,24 +168,34 @@ class TextRNN(nn.Module):
         return (state[0] if isinstance(state, tuple) else state)[-1]  # LSTM returns (h, c)
 
 
-# Word pairs are hashed as first * _PAIR_MULTIPLIER + second (ids stay far below it, so no two pairs collide
-# before the modulo); a prime, so that the modulo spreads them over the buckets.
-_PAIR_MULTIPLIER = 1_000_003
+# Word pairs are hashed with a universal hash, (A * first + B * second + C) mod P, then mod the buckets: two
+# given pairs share a bucket with a chance of about 1 / buckets, whatever their ids. Every product stays below
+# 2**62, so int64 never overflows (ids are below P). The first hash (``ngram_hash: 1``, first * 1_000_003 +
+# second) was structured: 1_000_003 is 4 mod the default 999,999 buckets, so a pair went to about 4 * first +
+# second and the frequent pairs piled into 1 bucket in 7. It stays for the checkpoints that learnt it.
+_PRIME = 2_147_483_647  # 2**31 - 1
+_PAIR_A, _PAIR_B, _PAIR_C = 1_103_515_245, 1_664_525_117, 12_345_678
+_FIRST_HASH_MULTIPLIER = 1_000_003
 
 
-def ngram_buckets(ids: torch.Tensor, buckets: int) -> torch.Tensor:
+def ngram_buckets(ids: torch.Tensor, buckets: int, version: int = 2) -> torch.Tensor:
     """Each row's words and consecutive word pairs as bucket indices in ``[1, buckets)``; 0 where padding is.
 
     Args:
         ids: ``(batch, time)`` ids, :data:`PAD_ID` for padding.
         buckets: The table's size, bucket 0 included (kept for padding).
+        version: How pairs are hashed (:attr:`~rnn_lightning.settings.ModelSettings.ngram_hash`): 2, universal;
+            1, the first hash, kept for the checkpoints trained with it.
 
     Returns:
         ``(batch, 2 * time - 1)``: the words' buckets, then the pairs' (0 for a pair with padding in it).
     """
     words = ids.long()
     present = words != PAD_ID
-    pairs = words[:, :-1] * _PAIR_MULTIPLIER + words[:, 1:] + buckets  # pairs and words apart before the modulo
+    if version == 1:
+        pairs = words[:, :-1] * _FIRST_HASH_MULTIPLIER + words[:, 1:] + buckets
+    else:
+        pairs = (words[:, :-1] * _PAIR_A % _PRIME + words[:, 1:] * _PAIR_B + _PAIR_C) % _PRIME
     hashed = torch.cat([words, pairs], dim=1) % (buckets - 1) + 1
     return hashed * torch.cat([present, present[:, :-1] & present[:, 1:]], dim=1)
 

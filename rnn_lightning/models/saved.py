@@ -130,7 +130,9 @@ def checkpoint_parts(checkpoint: Mapping[str, Any]) -> tuple[ModelSettings, Opti
         raise CheckpointError(f"it is a checkpoint of another model (hyperparameters {sorted(hparams)})")
     try:
         if nested:
-            model, optimizer = ModelSettings(**hparams["model"]), OptimizerSettings(**hparams["optimizer"])
+            # Checkpoints from before ngram_hash learnt their branch with the first hash: they keep it.
+            model = ModelSettings(**{"ngram_hash": 1, **hparams["model"]})
+            optimizer = OptimizerSettings(**hparams["optimizer"])
             return model, optimizer, TextSpec.from_dict(checkpoint[TEXT_SPEC_KEY])
         model = ModelSettings(**{key: hparams[key] for key in _FLAT_MODEL_KEYS & hparams.keys()},
                               fast_path=hparams.get("fast_cpu_path", True))
