@@ -243,3 +243,28 @@ def test_early_stopping_ends_a_run_that_stops_improving_and_cosine_ends_at_zero(
     last = read_checkpoint(tmp_path / "cosine" / "version_0" / "checkpoints" / "last.ckpt")
     assert last["epoch"] == 1 and last["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0, abs=1e-9)
     assert last["lr_schedulers"][0]["T_max"] == last["global_step"]  # every step the Trainer took, planned for
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_parts_trained_apart_each_learn_from_their_own_loss_and_answer_with_their_mean(binary):
+    """The branch's gradient is its own loss's alone, as if the recurrent part were not there (an ensemble)."""
+    torch.manual_seed(0)
+    spec = make_spec(50, num_classes=2 if binary else 3)
+    classifier = make_classifier(spec=spec, ngram_buckets=101, ngram_training="apart", num_layers=1,
+                                 embed_dim=4, hidden_size=4)
+    with torch.no_grad():
+        classifier.model.ngrams.weight.normal_()
+    ids = torch.randint(4, 50, (6, 7))
+    labels = torch.tensor([0, 1, 0, 1, 1, 0], dtype=torch.float32 if binary else torch.long)
+    recurrent, branch = classifier.model.parts(ids)
+    squeeze = (lambda logits: logits.squeeze(-1)) if binary else (lambda logits: logits)
+    torch.testing.assert_close(classifier(ids), squeeze((recurrent + branch) / 2))
+
+    loss = classifier.training_step((ids, labels), 0)
+    torch.testing.assert_close(loss, classifier.loss(squeeze(recurrent), labels)
+                               + classifier.loss(squeeze(branch), labels))
+    loss.backward()
+    trained_apart = classifier.model.ngrams.weight.grad.clone()
+    classifier.zero_grad()
+    classifier.loss(squeeze(classifier.model.parts(ids)[1]), labels).backward()
+    torch.testing.assert_close(trained_apart, classifier.model.ngrams.weight.grad)

@@ -67,10 +67,8 @@ class _Probabilities(nn.Module):
         if network.cell == "lstm":
             initial = (initial, self.padding_cell.index_select(0, skipped.view(1))[0].unsqueeze(1) + rows)
         outputs = network.rnn(network.embedding(ids), initial)[0]
-        logits = network.head(outputs[:, -1])
-        if network.ngrams is not None:
-            logits = logits + network.ngram_logits(ids)
-        return class_probabilities(logits.squeeze(-1) if logits.shape[-1] == 1 else logits, self.binary)
+        branch = None if network.ngrams is None else network.ngram_logits(ids)
+        return class_probabilities(network.combine(network.head(outputs[:, -1]), branch), self.binary)
 
 
 def resumes_after_padding(network: TextRNN) -> bool:

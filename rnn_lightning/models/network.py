@@ -89,20 +89,37 @@ class TextRNN(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Map a ``(batch, time)`` tensor of ids to ``(batch,)`` logits of class 1, or ``(batch, classes)`` logits."""
+        return self.combine(*self.parts(ids))
+
+    def parts(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The recurrent part's and the n-gram branch's ``(batch, outputs)`` logits (None: no branch)."""
         mask = None
         if self.mask_padding:
             ids, present = padding_in_front(ids)
             first = int(present.any(0).long().argmax())  # padding is in front: drop the columns that are all padding
             ids, mask = ids[:, first:], present[:, first:]
-        return self.logits(ids, mask, self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight))
+        return self.part_logits(ids, mask, self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight))
 
     def logits(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool) -> torch.Tensor:
-        """The head's logits (plus the n-gram branch's) for ids with any padding in front: see :meth:`features`."""
+        """The model's logits for ids with any padding in front: see :meth:`features` and :meth:`combine`."""
+        return self.combine(*self.part_logits(ids, mask, fast))
+
+    def part_logits(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool,
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The head's ``(batch, outputs)`` logits and the n-gram branch's (None: no branch), as :meth:`parts`."""
         features = self.features(ids, mask, fast)
-        logits = self.head(features if self.dropout is None else self.dropout(features))
-        if self.ngrams is not None:
-            logits = logits + self.ngram_logits(ids)
-        return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
+        recurrent = self.head(features if self.dropout is None else self.dropout(features))
+        return recurrent, None if self.ngrams is None else self.ngram_logits(ids)
+
+    def combine(self, recurrent: torch.Tensor, branch: torch.Tensor | None) -> torch.Tensor:
+        """The model's answer from its parts' logits: their sum (trained jointly) or mean (trained apart).
+
+        Returns:
+            ``(batch,)`` logits of class 1 for a single-logit head, else ``(batch, classes)``.
+        """
+        logits = recurrent if branch is None else (
+            (recurrent + branch) / 2 if self.settings.ngram_training == "apart" else recurrent + branch)
+        return squeeze_single_logit(logits)
 
     def ngram_logits(self, ids: torch.Tensor) -> torch.Tensor:
         """The linear branch: each row's distinct words' and word pairs' weights, summed, over the root of their number.
@@ -176,6 +193,11 @@ class TextRNN(nn.Module):
 _PRIME = 2_147_483_647  # 2**31 - 1
 _PAIR_A, _PAIR_B, _PAIR_C = 1_103_515_245, 1_664_525_117, 12_345_678
 _FIRST_HASH_MULTIPLIER = 1_000_003
+
+
+def squeeze_single_logit(logits: torch.Tensor) -> torch.Tensor:
+    """``(batch, 1)`` logits of a sigmoid head as ``(batch,)``; a softmax head's ``(batch, classes)`` as they are."""
+    return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
 
 
 def ngram_buckets(ids: torch.Tensor, buckets: int, version: int = 2) -> torch.Tensor:

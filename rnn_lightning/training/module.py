@@ -21,7 +21,7 @@ from torchmetrics.classification import (
 
 from rnn_lightning.data.spec import TextSpec, is_binary
 from rnn_lightning.models.classifier import TextPredictor, class_probabilities
-from rnn_lightning.models.network import TextRNN
+from rnn_lightning.models.network import TextRNN, squeeze_single_logit
 from rnn_lightning.models.saved import TEXT_SPEC_KEY, CheckpointError, checkpoint_parts, load_checkpoint_into
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
 
@@ -85,6 +85,11 @@ class TextClassifier(TextPredictor, L.LightningModule):
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         ids, labels = batch
         logits = self(ids)
+        return self._log_step(logits, labels, stage, metrics), logits
+
+    def _log_step(self, logits: torch.Tensor, labels: torch.Tensor, stage: str, metrics: MetricCollection,
+                  ) -> torch.Tensor:
+        """Log the loss and metrics of the model's logits for a batch; return the loss."""
         loss = self.loss(logits, labels)
         # Probabilities, not logits: BinaryAccuracy only applies the sigmoid when some value lies outside [0, 1].
         metrics(torch.sigmoid(logits) if self.binary else logits, labels.long())
@@ -92,10 +97,18 @@ class TextClassifier(TextPredictor, L.LightningModule):
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_bar, sync_dist=on_bar,
                  batch_size=len(labels))
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=on_bar)
-        return loss, logits
+        return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train", self.train_metrics)[0]
+        if self.model.ngrams is None or self.model.settings.ngram_training == "joint":
+            return self._shared_step(batch, "train", self.train_metrics)[0]
+        # Trained apart: each part's own loss, so that each becomes a classifier of its own (an ensemble). The
+        # loss logged is still the model's, comparable with val/loss.
+        ids, labels = batch
+        recurrent, branch = self.model.parts(ids)
+        self._log_step(self.model.combine(recurrent, branch), labels, "train", self.train_metrics)
+        return (self.loss(squeeze_single_logit(recurrent), labels)
+                + self.loss(squeeze_single_logit(branch), labels))
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._shared_step(batch, "val", self.val_metrics)[0]
