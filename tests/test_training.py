@@ -268,3 +268,19 @@ def test_parts_trained_apart_each_learn_from_their_own_loss_and_answer_with_thei
     classifier.zero_grad()
     classifier.loss(squeeze(classifier.model.parts(ids)[1]), labels).backward()
     torch.testing.assert_close(trained_apart, classifier.model.ngrams.weight.grad)
+
+
+def test_a_model_trained_apart_logs_each_parts_accuracy_beside_its_own(tiny_datamodule, tmp_path):
+    """On the tiny data, each part's val and test accuracy goes to TensorBoard beside the model's."""
+    from rnn_lightning.settings import ModelSettings, TrainSettings
+    from rnn_lightning.training.trainer import fit
+
+    model = ModelSettings(embed_dim=8, hidden_size=8, num_layers=1, ngram_buckets=101, ngram_training="apart")
+    train = TrainSettings(max_epochs=1, accelerator="cpu", logdir=str(tmp_path / "logs"), test=True)
+    result = fit(lambda spec: TextClassifier(model, OptimizerSettings(), spec), tiny_datamodule, train,
+                 enable_progress_bar=False)
+    events = EventAccumulator(result.log_dir)
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {f"{stage}/part_acc/{part}" for stage in ("val", "test") for part in ("recurrent", "ngrams")} <= scalars
+    assert "val/acc" in scalars

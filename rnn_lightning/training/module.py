@@ -28,6 +28,8 @@ from rnn_lightning.settings import ModelSettings, OptimizerSettings
 # One name scheme for metrics, shared by logging, ModelCheckpoint, the plots and the README.
 TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC = (
     "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
+# A model trained apart (ngram_training: apart) also logs each part's accuracy as {stage}/part_acc/<part>.
+PARTS = ("recurrent", "ngrams")
 
 
 class TextClassifier(TextPredictor, L.LightningModule):
@@ -62,6 +64,9 @@ class TextClassifier(TextPredictor, L.LightningModule):
             "recall": MulticlassRecall(num_classes, average=None),
             "f1": MulticlassF1Score(num_classes, average=None)})
         self.test_confusion_matrix = MulticlassConfusionMatrix(num_classes)
+        # Trained apart, each part is a classifier of its own: its accuracy alone is logged beside the model's.
+        self.part_accuracy = nn.ModuleDict({f"{stage}_{part}": _accuracy(num_classes) for stage in ("val", "test")
+                                            for part in PARTS} if self.trains_apart else {})
         self.test_confusion: list[list[int]] | None = None
 
     @classmethod
@@ -84,15 +89,31 @@ class TextClassifier(TextPredictor, L.LightningModule):
     def _shared_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str, metrics: MetricCollection,
                      ) -> tuple[torch.Tensor, torch.Tensor]:
         ids, labels = batch
-        logits = self(ids)
+        if not self.trains_apart or stage == "train":
+            logits = self(ids)
+        else:
+            recurrent, branch = self.model.parts(ids)
+            logits = self.model.combine(recurrent, branch)
+            for part, part_logits in zip(PARTS, (recurrent, branch), strict=True):
+                accuracy = self.part_accuracy[f"{stage}_{part}"]
+                accuracy(self._scores(squeeze_single_logit(part_logits)), labels.long())
+                self.log(f"{stage}/part_acc/{part}", accuracy, on_step=False, on_epoch=True)
         return self._log_step(logits, labels, stage, metrics), logits
+
+    @property
+    def trains_apart(self) -> bool:
+        """Whether the n-gram branch and the recurrent part learn as two models (``ngram_training: apart``)."""
+        return self.model.ngrams is not None and self.settings.ngram_training == "apart"
+
+    def _scores(self, logits: torch.Tensor) -> torch.Tensor:
+        # Probabilities, not logits: BinaryAccuracy only applies the sigmoid when some value lies outside [0, 1].
+        return torch.sigmoid(logits) if self.binary else logits
 
     def _log_step(self, logits: torch.Tensor, labels: torch.Tensor, stage: str, metrics: MetricCollection,
                   ) -> torch.Tensor:
         """Log the loss and metrics of the model's logits for a batch; return the loss."""
         loss = self.loss(logits, labels)
-        # Probabilities, not logits: BinaryAccuracy only applies the sigmoid when some value lies outside [0, 1].
-        metrics(torch.sigmoid(logits) if self.binary else logits, labels.long())
+        metrics(self._scores(logits), labels.long())
         on_bar = stage != "train"
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_bar, sync_dist=on_bar,
                  batch_size=len(labels))
@@ -100,7 +121,7 @@ class TextClassifier(TextPredictor, L.LightningModule):
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        if self.model.ngrams is None or self.model.settings.ngram_training == "joint":
+        if not self.trains_apart:
             return self._shared_step(batch, "train", self.train_metrics)[0]
         # Trained apart: each part's own loss, so that each becomes a classifier of its own (an ensemble). The
         # loss logged is still the model's, comparable with val/loss.
@@ -166,6 +187,11 @@ class TextClassifier(TextPredictor, L.LightningModule):
 
 def _stage_metrics(num_classes: int, stage: str) -> MetricCollection:
     """``{stage}/acc`` (both heads) and ``{stage}/f1`` (macro, more than two classes)."""
-    metrics: dict[str, Metric] = {"acc": BinaryAccuracy()} if is_binary(num_classes) else {
-        "acc": MulticlassAccuracy(num_classes, average="micro"), "f1": MulticlassF1Score(num_classes, average="macro")}
+    metrics: dict[str, Metric] = {"acc": _accuracy(num_classes)}
+    if not is_binary(num_classes):
+        metrics["f1"] = MulticlassF1Score(num_classes, average="macro")
     return MetricCollection(metrics, prefix=f"{stage}/")
+
+
+def _accuracy(num_classes: int) -> Metric:
+    return BinaryAccuracy() if is_binary(num_classes) else MulticlassAccuracy(num_classes, average="micro")
