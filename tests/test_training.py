@@ -270,17 +270,31 @@ def test_parts_trained_apart_each_learn_from_their_own_loss_and_answer_with_thei
     torch.testing.assert_close(trained_apart, classifier.model.ngrams.weight.grad)
 
 
-def test_a_model_trained_apart_logs_each_parts_accuracy_beside_its_own(tiny_datamodule, tmp_path):
-    """On the tiny data, each part's val and test accuracy goes to TensorBoard beside the model's."""
-    from rnn_lightning.settings import ModelSettings, TrainSettings
-    from rnn_lightning.training.trainer import fit
+def test_a_model_trained_apart_logs_each_parts_accuracy_and_the_ablation_reads_them(tiny_datamodule, tiny_run,
+                                                                                    tmp_path, capsys):
+    """On the tiny data, each part's val and test accuracy goes to TensorBoard; ``ablation`` tabulates two seeds."""
+    from rnn_lightning.analysis.ablation import read_parts_score
+    from rnn_lightning.settings import ModelSettings
 
     model = ModelSettings(embed_dim=8, hidden_size=8, num_layers=1, ngram_buckets=101, ngram_training="apart")
-    train = TrainSettings(max_epochs=1, accelerator="cpu", logdir=str(tmp_path / "logs"), test=True)
-    result = fit(lambda spec: TextClassifier(model, OptimizerSettings(), spec), tiny_datamodule, train,
-                 enable_progress_bar=False)
-    events = EventAccumulator(result.log_dir)
+    runs = [run_fit(lambda spec: TextClassifier(model, OptimizerSettings(), spec), tiny_datamodule, max_epochs=1,
+                    seed=seed, accelerator="cpu", logdir=str(tmp_path / f"seed-{seed}"), test=True,
+                    enable_progress_bar=False).log_dir for seed in (1, 2)]
+    events = EventAccumulator(runs[0])
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {f"{stage}/part_acc/{part}" for stage in ("val", "test") for part in ("recurrent", "ngrams")} <= scalars
     assert "val/acc" in scalars
+
+    scores = [read_parts_score(run) for run in runs]
+    figure = tmp_path / "ablation.png"
+    assert run_command("ablation", [f"tiny={run}" for run in runs] + ["--out", str(figure)]) == 0
+    table = capsys.readouterr().out
+    for column in ("recurrent", "ngrams", "both"):
+        values = [100 * score.accuracy[column] for score in scores]
+        assert f"**{sum(values) / 2:.2f}%** ({values[0]:.2f}, {values[1]:.2f})" in table
+    assert "| tiny | 2 |" in table and figure.stat().st_size > 0
+    assert run_command("ablation", [runs[0]]) == 2
+    assert "give each run as DATA=RUN_DIR" in capsys.readouterr().err
+    assert run_command("ablation", [f"tiny={tiny_run[1].log_dir}"]) == 2  # one trained jointly, and not tested
+    assert "no test/acc, test/part_acc/ngrams, test/part_acc/recurrent" in capsys.readouterr().err
