@@ -12,11 +12,15 @@ BIN=${BIN:-.venv/bin}
 FIGURE=${FIGURE:-docs/ablation.png}
 mkdir -p "$OUT"
 for seed in 1 2 3; do
+  # Read after the recipe: the seed (and whether the baseline runs) is all it changes.
   echo "trainer: {seed: $seed, baseline: $([ "$seed" = 1 ] && echo true || echo false)}" > "$OUT/seed-$seed.yaml"
-  # The seed file is read after the recipe: the seed (and whether the baseline runs) is all it changes.
+done
+for seed in 1 2 3; do
   "$BIN/rnn-lightning" fit --recipe strong --data.source "$DATA/sst2" --data.labels '[negative,positive]' \
     --data.maxlen 64 --config "$OUT/seed-$seed.yaml" --trainer.test true --trainer.logdir "$OUT/sst2-$seed" \
     2>&1 | tail -n 16 > "$OUT/sst2-$seed.txt"
+done
+for seed in 1 2 3; do
   "$BIN/rnn-lightning" fit --recipe strong --data.source "$DATA/aclImdb_v1_labeled.tar.gz" --config "$OUT/seed-$seed.yaml" \
     --trainer.test true --trainer.logdir "$OUT/imdb-$seed" 2>&1 | tail -n 16 > "$OUT/imdb-$seed.txt"
 done

@@ -89,7 +89,7 @@ def plot_ablation(groups: dict[str, Sequence[PartsScore]], path: str | Path) -> 
     axes.set_ylabel("test accuracy (%)")
     axes.set_title("What each part of the recipe adds (each dot a seed)")
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize="small", loc="lower right")
+    axes.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
