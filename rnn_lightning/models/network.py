@@ -189,7 +189,8 @@ class TextRNN(nn.Module):
 # given pairs share a bucket with a chance of about 1 / buckets, whatever their ids. Every product stays below
 # 2**62, so int64 never overflows (ids are below P). The first hash (``ngram_hash: 1``, first * 1_000_003 +
 # second) was structured: 1_000_003 is 4 mod the default 999,999 buckets, so a pair went to about 4 * first +
-# second and the frequent pairs piled into 1 bucket in 7. It stays for the checkpoints that learnt it.
+# second, and the 40,000 pairs of the 200 most frequent words shared about 1,000 buckets. It stays for the
+# checkpoints that learnt it.
 _PRIME = 2_147_483_647  # 2**31 - 1
 _PAIR_A, _PAIR_B, _PAIR_C = 1_103_515_245, 1_664_525_117, 12_345_678
 _FIRST_HASH_MULTIPLIER = 1_000_003
