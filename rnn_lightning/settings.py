@@ -155,6 +155,11 @@ class ModelSettings(_Checked):
     ngram_hash: Literal[1, 2] = 2
     """How the n-gram branch hashes word pairs: 2, a universal hash; 1, the first one, whose frequent pairs
     collided (kept so that checkpoints trained with it answer as before)."""
+    ngram_weighting: Literal["binary", "nb"] = "binary"
+    """How much each of a text's distinct n-grams counts in the n-gram branch. binary: each the same (the
+    L2-normalised binary bag of n-grams); nb: each by its naive-Bayes log-count ratio in the training texts (Wang
+    & Manning's NBSVM features: "7/10" far more than "the"), counted once when training starts and saved with the
+    model."""
     ngram_training: Literal["joint", "apart"] = "joint"
     """How the n-gram branch learns beside the recurrent part. joint: its logits are added to theirs and one loss
     trains both; the recurrent part, which fits the training texts first, leaves it little to learn. apart: each
@@ -223,8 +228,8 @@ class TrainSettings(_Checked):
     """Stop once val/acc has not improved for this many epochs (0: train every epoch). The best checkpoint is
     what test, predict and serve use either way."""
     baseline: bool = False
-    """Also train TF-IDF (1-2 grams) + logistic regression on the same rows and report it beside the network
-    (needs scikit-learn: pip install 'rnn-lightning[baseline]')."""
+    """Also train the baselines, TF-IDF (1-2 grams) + logistic regression and fastText (1-2 grams), on the same rows
+    and report them beside the network (needs scikit-learn and fastText: pip install 'rnn-lightning[baseline]')."""
 
 
 @dataclass(frozen=True)

@@ -206,3 +206,55 @@ def test_the_ngram_branch_adds_the_weights_of_the_texts_distinct_words_and_pairs
 def test_one_ngram_bucket_is_refused():
     with pytest.raises(ValueError, match="ngram_buckets must be 0"):
         make_network(ngram_buckets=1)
+
+
+def test_naive_bayes_weights_are_each_ngrams_log_count_ratio_between_the_classes():
+    """Wang & Manning's ratio, counted by hand: texts holding the n-gram, per class, plus one, over the class's sum."""
+    from rnn_lightning.models.network import distinct_ngram_buckets
+
+    network = make_network(num_words=50, ngram_buckets=101, ngram_weighting="nb", num_layers=1)
+    ids = torch.tensor([[0, 4, 5, 4], [4, 6, 6, 7], [0, 0, 5, 8], [9, 9, 9, 9]])
+    labels = torch.tensor([1.0, 1.0, 0.0, 0.0])
+    assert not network.ngram_scale.any()  # nothing counted yet
+    network.fit_ngram_weights([(ids[:1], labels[:1]), (ids[1:], labels[1:])])  # in pieces, as from a large split
+    present = torch.zeros(4, 101)
+    for row, buckets in enumerate(distinct_ngram_buckets(ids, 101)):
+        present[row, buckets[buckets != 0]] = 1  # each text counts an n-gram once, however often it holds it
+    positive, negative = present[:2].sum(0) + 1, present[2:].sum(0) + 1
+    positive[0] = negative[0] = 1  # the padding's bucket is smoothed like any, then zeroed
+    expected = (positive / positive.sum()).log() - (negative / negative.sum()).log()
+    expected[0] = 0
+    torch.testing.assert_close(network.ngram_scale.squeeze(1), expected)
+    shared, positive_only = distinct_ngram_buckets(torch.tensor([[5]]), 101)[0, 0], distinct_ngram_buckets(
+        torch.tensor([[4]]), 101)[0, 0]
+    assert network.ngram_scale[positive_only] > 0 and network.ngram_scale[positive_only] > network.ngram_scale[shared]
+
+
+def test_naive_bayes_weights_of_several_classes_set_each_class_against_the_rest():
+    network = make_network(num_words=50, num_classes=3, ngram_buckets=101, ngram_weighting="nb", num_layers=1)
+    ids = torch.tensor([[4, 5], [6, 7], [8, 9], [4, 9]])
+    network.fit_ngram_weights([(ids, torch.tensor([0, 1, 2, 0]))])
+    binary = make_network(num_words=50, ngram_buckets=101, ngram_weighting="nb", num_layers=1)
+    binary.fit_ngram_weights([(ids, torch.tensor([1.0, 0.0, 0.0, 1.0]))])  # class 0 against the others
+    torch.testing.assert_close(network.ngram_scale[:, 0], binary.ngram_scale[:, 0])
+    assert network.ngram_scale.shape == (101, 3) and (network.ngram_scale[0] == 0).all()
+
+
+def test_the_naive_bayes_branch_is_linear_in_its_weights_over_the_norm_of_the_features():
+    from rnn_lightning.models.network import distinct_ngram_buckets
+
+    torch.manual_seed(0)
+    network = make_network(num_words=50, num_classes=3, ngram_buckets=101, ngram_weighting="nb", num_layers=1)
+    with torch.no_grad():
+        network.ngram_scale[1:].normal_()
+        network.ngrams.weight[1:].normal_()
+    ids = torch.tensor([[0, 0, 4, 9, 4], [3, 4, 5, 6, 7]])
+    for row, buckets in enumerate(distinct_ngram_buckets(ids, 101)):
+        features = network.ngram_scale[buckets[buckets != 0]]  # (n-grams, classes): one feature vector per class
+        expected = (features * network.ngrams.weight[buckets[buckets != 0]]).sum(0) / features.norm(dim=0)
+        torch.testing.assert_close(network.ngram_logits(ids)[row], expected)
+    padded = torch.cat([torch.zeros(2, 3, dtype=torch.long), ids], dim=1)
+    torch.testing.assert_close(network.ngram_logits(padded), network.ngram_logits(ids))
+    with pytest.raises(ValueError, match="no naive-Bayes weighted"):
+        make_network(ngram_buckets=101).fit_ngram_weights([])
+    assert make_network(ngram_buckets=101).ngram_scale is None  # the binary branch, as before: no buffer

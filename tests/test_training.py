@@ -209,23 +209,42 @@ def test_the_baseline_is_reported_beside_the_network_and_in_tensorboard(tiny_arc
             "--num-words", "30", "--maxlen", "24", "--max-epochs", "1", "--accelerator", "cpu", "--test",
             "--trainer.baseline", "true"]
     assert run_command("fit", args) == 0
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("baseline"))
-    scores = dict(part.split() for part in line.split(": ", 1)[1].split(", "))
-    assert set(scores) == {"val/acc", "test/acc"} and all(0.5 < float(value) <= 1 for value in scores.values())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("baseline")]
+    assert [line.split(" on the same rows")[0] for line in lines] == [
+        "baseline, TF-IDF (1-2 grams) + logistic regression", "baseline, fastText (words and word pairs, 10 epochs)"]
     events = EventAccumulator(str(tmp_path / "version_0"))
     events.Reload()
-    logged = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"] if tag.startswith("baseline/")}
-    assert logged.keys() == {"baseline/val/acc", "baseline/test/acc"}
-    assert logged["baseline/test/acc"] == pytest.approx(float(scores["test/acc"]), abs=1e-4)
+    for line, prefix in zip(lines, ("baseline", "fasttext"), strict=True):
+        scores = dict(part.split() for part in line.split(": ", 1)[1].split(", "))
+        assert set(scores) == {"val/acc", "test/acc"} and all(0.5 < float(value) <= 1 for value in scores.values())
+        logged = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]
+                  if tag.startswith(f"{prefix}/")}
+        assert logged.keys() == {f"{prefix}/val/acc", f"{prefix}/test/acc"}
+        assert logged[f"{prefix}/test/acc"] == pytest.approx(float(scores["test/acc"]), abs=1e-4)
 
 
-def test_the_baseline_without_scikit_learn_is_refused_before_training(tiny_archive, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if it were not installed
+def test_fasttext_learns_from_the_training_rows_alone_and_answers_the_same_for_a_seed(tiny_datamodule, monkeypatch):
+    from rnn_lightning.training.baseline import fit_fasttext
+
+    scores = fit_fasttext(tiny_datamodule)
+    assert scores == fit_fasttext(tiny_datamodule) and scores["val/acc"] > 0.6  # one thread: one answer per seed
+    texts, labels = tiny_datamodule.raw_texts("train")
+    # Trained on the validation rows' labels turned round, it must get them wrong: it reads the rows it is given.
+    read = tiny_datamodule.raw_texts
+    monkeypatch.setattr(tiny_datamodule, "raw_texts", lambda split: (
+        read("val")[0], 1 - read("val")[1]) if split == "train" else read(split))
+    assert fit_fasttext(tiny_datamodule)["val/acc"] < 0.4
+
+
+@pytest.mark.parametrize("missing", ["sklearn", "fasttext"])
+def test_the_baseline_without_its_extra_is_refused_before_training(tiny_archive, tmp_path, monkeypatch, capsys,
+                                                                   missing):
+    monkeypatch.setitem(sys.modules, missing, None)  # as if it were not installed
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir", str(tmp_path / "l"),
             "--accelerator", "cpu", "--trainer.baseline", "true"]
     assert run_command("fit", args) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "fit.py: error: the baseline needs scikit-learn: pip install 'rnn-lightning[baseline]'"]
+        "fit.py: error: the baseline needs scikit-learn and fastText: pip install 'rnn-lightning[baseline]'"]
     assert not (tmp_path / "l").exists()
 
 
@@ -298,3 +317,73 @@ def test_a_model_trained_apart_logs_each_parts_accuracy_and_the_ablation_reads_t
     assert "give each run as DATA=RUN_DIR" in capsys.readouterr().err
     assert run_command("ablation", [f"tiny={tiny_run[1].log_dir}"]) == 2  # one trained jointly, and not tested
     assert "no test/acc, test/part_acc/ngrams, test/part_acc/recurrent" in capsys.readouterr().err
+
+
+def test_a_naive_bayes_branch_counts_the_training_rows_and_a_resumed_run_keeps_the_checkpoints_counts(
+        tiny_datamodule, tmp_path):
+    from rnn_lightning.models.network import TextRNN
+    from rnn_lightning.settings import ModelSettings
+
+    model = ModelSettings(embed_dim=8, hidden_size=8, num_layers=1, ngram_buckets=101, ngram_weighting="nb",
+                          ngram_training="apart")
+    build = lambda spec: TextClassifier(model, OptimizerSettings(), spec)  # noqa: E731
+    first = run_fit(build, tiny_datamodule, max_epochs=1, accelerator="cpu", logdir=str(tmp_path),
+                    enable_progress_bar=False)
+    counted = TextRNN(model, tiny_datamodule.spec.num_words)
+    counted.fit_ngram_weights(tiny_datamodule.train_set.chunks())  # the training rows only, not validation's
+    checkpoint = read_checkpoint(first.last_checkpoint)
+    assert counted.ngram_scale.any()
+    torch.testing.assert_close(checkpoint["state_dict"]["model.ngram_scale"], counted.ngram_scale)
+    torch.testing.assert_close(load_model(first.last_checkpoint).model.ngram_scale, counted.ngram_scale)
+
+    # A resumed run goes on with the counts it was trained with (here, doubled on purpose), not a new count.
+    checkpoint["state_dict"]["model.ngram_scale"] *= 2
+    edited = tmp_path / "edited.ckpt"
+    torch.save(checkpoint, edited)
+    resumed = run_fit(build, tiny_datamodule, max_epochs=2, accelerator="cpu", logdir=str(tmp_path),
+                      ckpt_path=str(edited), enable_progress_bar=False)
+    torch.testing.assert_close(read_checkpoint(resumed.last_checkpoint)["state_dict"]["model.ngram_scale"],
+                               2 * counted.ngram_scale)
+
+
+def test_parts_trained_apart_get_the_share_of_the_answer_with_the_least_validation_loss(tiny_datamodule, tmp_path):
+    """After each validation epoch the recurrent part's share is the one whose mixture fits validation best, and
+    val/acc and val/loss are that mixture's: what the checkpoint answers with."""
+    from rnn_lightning.models.network import mix_parts, squeeze_single_logit
+    from rnn_lightning.settings import ModelSettings
+    from rnn_lightning.training.module import PART_WEIGHTS
+
+    model = ModelSettings(embed_dim=8, hidden_size=8, num_layers=1, ngram_buckets=101, ngram_training="apart")
+    result = run_fit(lambda spec: TextClassifier(model, OptimizerSettings(ngram_lr=0.3), spec), tiny_datamodule,
+                     max_epochs=2, accelerator="cpu", logdir=str(tmp_path), enable_progress_bar=False)
+    trained = load_model(result.last_checkpoint).model
+    ids, labels = tiny_datamodule.val_set.tensors
+    with torch.no_grad():
+        recurrent, branch = trained.parts(ids.long())
+    mixed = [squeeze_single_logit(mix_parts(recurrent, branch, weight)) for weight in PART_WEIGHTS]
+    losses = torch.stack([torch.nn.functional.binary_cross_entropy_with_logits(logits, labels) for logits in mixed])
+    best = int(losses.argmin())
+    assert float(trained.part_weight) == PART_WEIGHTS[best] != 0.5  # chosen, not the even mean it starts from
+    events = EventAccumulator(result.log_dir)
+    events.Reload()
+    last = {tag: events.Scalars(tag)[-1].value for tag in ("val/acc", "val/loss", "val/part_weight")}
+    assert last["val/part_weight"] == pytest.approx(PART_WEIGHTS[best])
+    assert last["val/loss"] == pytest.approx(float(losses[best]), abs=1e-5)
+    assert last["val/acc"] == pytest.approx(float(((mixed[best] > 0).float() == labels).float().mean()), abs=1e-6)
+
+
+def test_models_trained_apart_before_the_share_was_chosen_answer_with_the_even_mean():
+    from .conftest import make_network
+
+    torch.manual_seed(0)
+    network = make_network(num_words=50, ngram_buckets=101, ngram_training="apart", num_layers=1)
+    with torch.no_grad():
+        network.ngrams.weight.normal_()
+    state = {key: value for key, value in network.state_dict().items() if key != "part_weight"}
+    network.part_weight.fill_(0.2)
+    network.load_state_dict(state)  # as saved before: no share in it
+    ids = torch.randint(4, 50, (6, 7))
+    recurrent, branch = network.parts(ids)
+    assert float(network.part_weight) == 0.5
+    assert torch.equal(network(ids), ((recurrent + branch) / 2).squeeze(-1))  # to the bit, as they answered
+    assert make_network(ngram_buckets=101).part_weight is None  # trained jointly: the parts' sum, no share

@@ -134,6 +134,9 @@ def _report(result: FitResult, logdir: str, skipped_rows: dict[str, int]) -> Non
     if result.baseline:
         scores = ", ".join(f"{name} {value:.4f}" for name, value in result.baseline.items())
         print(f"baseline, TF-IDF (1-2 grams) + logistic regression on the same rows: {scores}")
+    if result.fasttext:
+        scores = ", ".join(f"{name} {value:.4f}" for name, value in result.fasttext.items())
+        print(f"baseline, fastText (words and word pairs, 10 epochs) on the same rows: {scores}")
     config = Path(result.log_dir) / "config.yaml"
     if config.is_file():
         print(f"config: {config} (repeat the run: rnn-lightning fit --config {config})")

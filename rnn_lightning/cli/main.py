@@ -28,7 +28,7 @@ COMMANDS = {name: f"rnn_lightning.cli.{module}" for name, module in (
 EXTRA_OF = {**dict.fromkeys(("torch", "lightning", "torchmetrics", "tensorboard", "matplotlib", "filelock",
                              "torchdata", "ninja"), "train"),
             "onnxruntime": "runtime", "onnx": "export", "litserve": "serve", "prometheus_client": "serve",
-            "fastapi": "serve", "uvicorn": "serve", "pyarrow": "parquet", "sklearn": "baseline"}
+            "fastapi": "serve", "uvicorn": "serve", "pyarrow": "parquet", "sklearn": "baseline", "fasttext": "baseline"}
 
 
 def command_module(name: str) -> ModuleType:

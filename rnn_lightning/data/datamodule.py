@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -440,10 +440,16 @@ class EncodedSplit(Dataset):
         """Words per row that the model sees (see :func:`words_seen`)."""
         return self._per_row(words_seen)
 
-    def _per_row(self, function: Callable[[torch.Tensor], torch.Tensor], chunk_rows: int = 65_536) -> torch.Tensor:
-        # In chunks, so that a split larger than memory is never read whole.
-        return torch.cat([function(torch.from_numpy(np.asarray(self.ids[self.rows[start:start + chunk_rows]])))
-                          for start in range(0, len(self.rows), chunk_rows)])
+    def chunks(self, rows: int = 65_536) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(ids, labels)`` of every row in order, ``rows`` at a time.
+
+        A split larger than memory is never read whole.
+        """
+        for start in range(0, len(self.rows), rows):
+            yield self[start:start + rows]
+
+    def _per_row(self, function: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        return torch.cat([function(ids) for ids, _ in self.chunks()])
 
 
 def words_seen(ids: torch.Tensor) -> torch.Tensor:

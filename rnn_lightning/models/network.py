@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -62,6 +64,15 @@ class TextRNN(nn.Module):
         # The linear branch: one weight per output for each hashed word or word pair (bucket 0: padding).
         self.ngrams = (nn.Embedding(settings.ngram_buckets, self.head.out_features, padding_idx=0)
                        if settings.ngram_buckets else None)
+        # What each n-gram counts for each output (ngram_weighting: nb): a statistic of the training texts, not a
+        # parameter; zero until fit_ngram_weights counts them, then saved with the weights.
+        self.register_buffer("ngram_scale", torch.zeros(settings.ngram_buckets, self.head.out_features)
+                             if settings.ngram_buckets and settings.ngram_weighting == "nb" else None)
+        # Trained apart, the recurrent part's share of the answer, the branch's the rest: chosen on the validation
+        # texts while training (TextClassifier); an even mean until then, and in checkpoints from before it was.
+        self.register_buffer("part_weight", torch.tensor(0.5)
+                             if settings.ngram_buckets and settings.ngram_training == "apart" else None)
+        self.register_load_state_dict_pre_hook(_even_mean_where_no_part_weight)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -112,28 +123,60 @@ class TextRNN(nn.Module):
         return recurrent, None if self.ngrams is None else self.ngram_logits(ids)
 
     def combine(self, recurrent: torch.Tensor, branch: torch.Tensor | None) -> torch.Tensor:
-        """The model's answer from its parts' logits: their sum (trained jointly) or mean (trained apart).
+        """The model's answer from its parts' logits: their sum (trained jointly) or weighted mean (trained apart).
 
         Returns:
             ``(batch,)`` logits of class 1 for a single-logit head, else ``(batch, classes)``.
         """
-        logits = recurrent if branch is None else (
-            (recurrent + branch) / 2 if self.settings.ngram_training == "apart" else recurrent + branch)
-        return squeeze_single_logit(logits)
+        return squeeze_single_logit(mix_parts(recurrent, branch, self.part_weight))
 
     def ngram_logits(self, ids: torch.Tensor) -> torch.Tensor:
-        """The linear branch: each row's distinct words' and word pairs' weights, summed, over the root of their number.
+        """The linear branch: a linear model of each row's L2-normalised bag of distinct words and word pairs.
 
-        Padding is left out. That is a linear model of the L2-normalised binary bag of n-grams: a rare, telling
-        pair ("7/10") weighs as much as "the", where a mean over every occurrence would drown it, and learn it
-        slowly.
+        Padding is left out. Binary (``ngram_weighting: binary``): each distinct n-gram's weight, summed over the
+        root of their number, so a rare, telling pair ("7/10") weighs as much as "the", where a mean over every
+        occurrence would drown it, and learn it slowly. Naive-Bayes weighted (``nb``): each n-gram's feature is
+        its log-count ratio (:meth:`fit_ngram_weights`) and the vector is normalised as a whole, per output.
         """
-        buckets = ngram_buckets(ids, self.ngrams.num_embeddings, self.settings.ngram_hash).sort(dim=1).values
-        repeated = torch.cat([torch.zeros_like(buckets[:, :1], dtype=torch.bool), buckets[:, 1:] == buckets[:, :-1]],
-                             dim=1)
-        buckets = buckets.masked_fill(repeated, 0)
-        distinct = (buckets != 0).sum(1, keepdim=True).clamp(min=1).to(self.ngrams.weight.dtype)
-        return self.ngrams(buckets).sum(1) / distinct.sqrt()
+        buckets = distinct_ngram_buckets(ids, self.ngrams.num_embeddings, self.settings.ngram_hash)
+        if self.ngram_scale is None:
+            distinct = (buckets != 0).sum(1, keepdim=True).clamp(min=1).to(self.ngrams.weight.dtype)
+            return self.ngrams(buckets).sum(1) / distinct.sqrt()
+        features = nn.functional.embedding(buckets, self.ngram_scale)  # (batch, n-grams, outputs); 0 at padding
+        norm = features.square().sum(1).sqrt().clamp(min=torch.finfo(features.dtype).tiny)
+        return (features * self.ngrams(buckets)).sum(1) / norm
+
+    def fit_ngram_weights(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], smoothing: float = 1.0) -> None:
+        """Count the training texts' n-grams per class and weigh each n-gram by its naive-Bayes log-count ratio.
+
+        For each output, the ratio of an n-gram's share of the texts of that class (class 1 for the sigmoid head)
+        to its share of the others' (Wang & Manning 2012): log((p / |p|) / (q / |q|)), with p and q the number of
+        texts of the class and of the rest that hold it, plus ``smoothing``. An n-gram that tells the classes
+        apart gets a large feature, one common to both about none; the branch's weights learn on top of that.
+
+        Args:
+            batches: ``(ids, labels)`` of the training rows, in as many pieces as wanted: ``(batch, time)`` ids and
+                each row's label (0./1. for the sigmoid head, else a class index).
+            smoothing: The count added to every n-gram in every class (Laplace's 1, as in NBSVM).
+
+        Raises:
+            ValueError: If the network's branch is not naive-Bayes weighted (``ngram_weighting: nb``).
+        """
+        if self.ngram_scale is None:
+            raise ValueError("the network has no naive-Bayes weighted n-gram branch (ngram_weighting: nb)")
+        buckets = self.ngrams.num_embeddings
+        classes = max(2, self.head.out_features)
+        counts = torch.zeros(buckets * classes, dtype=torch.float64)
+        for ids, labels in batches:
+            distinct = distinct_ngram_buckets(ids, buckets, self.settings.ngram_hash)
+            cells = distinct * classes + labels.long().unsqueeze(1)  # (bucket, class) of every n-gram of a row
+            counts += torch.bincount(cells[distinct != 0], minlength=buckets * classes)
+        counts = counts.view(buckets, classes)
+        in_class = counts + smoothing
+        elsewhere = counts.sum(1, keepdim=True) - counts + smoothing
+        ratios = (in_class / in_class.sum(0)).log() - (elsewhere / elsewhere.sum(0)).log()
+        ratios[0] = 0  # padding's bucket counts for nothing
+        self.ngram_scale.copy_(ratios[:, 1:] if self.head.out_features == 1 else ratios)
 
     def features(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool) -> torch.Tensor:
         """What the head reads, ``(batch, features)``, for ids with any padding in front.
@@ -196,6 +239,25 @@ _PAIR_A, _PAIR_B, _PAIR_C = 1_103_515_245, 1_664_525_117, 12_345_678
 _FIRST_HASH_MULTIPLIER = 1_000_003
 
 
+def mix_parts(recurrent: torch.Tensor, branch: torch.Tensor | None, part_weight: torch.Tensor | float | None,
+              ) -> torch.Tensor:
+    """The model's logits from its parts'.
+
+    The recurrent part's alone (no branch), plus the branch's (trained jointly: ``part_weight`` None), or their
+    mean weighted ``part_weight`` to the recurrent part (trained apart).
+    """
+    if branch is None:
+        return recurrent
+    return recurrent + branch if part_weight is None else part_weight * recurrent + (1 - part_weight) * branch
+
+
+def _even_mean_where_no_part_weight(module: TextRNN, state_dict: dict[str, torch.Tensor], prefix: str,
+                                    *_: object) -> None:
+    # Models trained apart before the share was chosen answered with the even mean of their parts.
+    if module.part_weight is not None:
+        state_dict.setdefault(f"{prefix}part_weight", torch.tensor(0.5))
+
+
 def squeeze_single_logit(logits: torch.Tensor) -> torch.Tensor:
     """``(batch, 1)`` logits of a sigmoid head as ``(batch,)``; a softmax head's ``(batch, classes)`` as they are."""
     return logits.squeeze(-1) if logits.shape[-1] == 1 else logits
@@ -221,6 +283,13 @@ def ngram_buckets(ids: torch.Tensor, buckets: int, version: int = 2) -> torch.Te
         pairs = (words[:, :-1] * _PAIR_A % _PRIME + words[:, 1:] * _PAIR_B + _PAIR_C) % _PRIME
     hashed = torch.cat([words, pairs], dim=1) % (buckets - 1) + 1
     return hashed * torch.cat([present, present[:, :-1] & present[:, 1:]], dim=1)
+
+
+def distinct_ngram_buckets(ids: torch.Tensor, buckets: int, version: int = 2) -> torch.Tensor:
+    """Each row's :func:`ngram_buckets`, sorted, every bucket once: 0 (padding's) in place of repeats."""
+    hashed = ngram_buckets(ids, buckets, version).sort(dim=1).values
+    repeated = torch.cat([torch.zeros_like(hashed[:, :1], dtype=torch.bool), hashed[:, 1:] == hashed[:, :-1]], dim=1)
+    return hashed.masked_fill(repeated, 0)
 
 
 def pool_over_time(outputs: torch.Tensor, mask: torch.Tensor | None, pooling: str,

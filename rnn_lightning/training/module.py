@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import Metric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     MulticlassAccuracy,
@@ -21,7 +21,7 @@ from torchmetrics.classification import (
 
 from rnn_lightning.data.spec import TextSpec, is_binary
 from rnn_lightning.models.classifier import TextPredictor, class_probabilities
-from rnn_lightning.models.network import TextRNN, squeeze_single_logit
+from rnn_lightning.models.network import TextRNN, mix_parts, squeeze_single_logit
 from rnn_lightning.models.saved import TEXT_SPEC_KEY, CheckpointError, checkpoint_parts, load_checkpoint_into
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
 
@@ -30,6 +30,9 @@ TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC = (
     "train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc")
 # A model trained apart (ngram_training: apart) also logs each part's accuracy as {stage}/part_acc/<part>.
 PARTS = ("recurrent", "ngrams")
+# Trained apart, the recurrent part's share of the answer is chosen among these after each validation epoch.
+PART_WEIGHTS = tuple(step / 20 for step in range(21))
+PART_WEIGHT = "val/part_weight"
 
 
 class TextClassifier(TextPredictor, L.LightningModule):
@@ -67,6 +70,10 @@ class TextClassifier(TextPredictor, L.LightningModule):
         # Trained apart, each part is a classifier of its own: its accuracy alone is logged beside the model's.
         self.part_accuracy = nn.ModuleDict({f"{stage}_{part}": _accuracy(num_classes) for stage in ("val", "test")
                                             for part in PARTS} if self.trains_apart else {})
+        # And the validation loss and metrics of every share of the answer the parts' mixture may give them.
+        mixtures = len(PART_WEIGHTS) if self.trains_apart else 0
+        self.mixture_losses = nn.ModuleList(MeanMetric() for _ in range(mixtures))
+        self.mixture_metrics = nn.ModuleList(_stage_metrics(num_classes, "val") for _ in range(mixtures))
         self.test_confusion: list[list[int]] | None = None
 
     @classmethod
@@ -77,6 +84,15 @@ class TextClassifier(TextPredictor, L.LightningModule):
             CheckpointError: As :func:`~rnn_lightning.models.saved.load_checkpoint_into` says.
         """
         return load_checkpoint_into(path, cls, map_location)
+
+    def setup(self, stage: str) -> None:
+        """Before fitting, count the training texts' n-grams for a naive-Bayes weighted branch (``nb``).
+
+        Every process counts the whole training split, so DDP ranks agree; a resumed run gets the counts it
+        trained with back from its checkpoint, which Lightning restores after this hook.
+        """
+        if stage == "fit" and self.model.ngram_scale is not None:
+            self.model.fit_ngram_weights(self.trainer.datamodule.train_set.chunks(4096))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits for a ``(batch, time)`` tensor of ids: ``(batch,)`` of class 1, or ``(batch, classes)``."""
@@ -98,7 +114,32 @@ class TextClassifier(TextPredictor, L.LightningModule):
                 accuracy = self.part_accuracy[f"{stage}_{part}"]
                 accuracy(self._scores(squeeze_single_logit(part_logits)), labels.long())
                 self.log(f"{stage}/part_acc/{part}", accuracy, on_step=False, on_epoch=True)
+            if stage == "val":  # its loss and metrics are the chosen mixture's, logged once the epoch is over
+                for weight, loss, mixture in zip(PART_WEIGHTS, self.mixture_losses, self.mixture_metrics, strict=True):
+                    mixed = squeeze_single_logit(mix_parts(recurrent, branch, weight))
+                    loss.update(self.loss(mixed, labels), weight=len(labels))
+                    mixture.update(self._scores(mixed), labels.long())
+                return self.loss(logits, labels), logits
         return self._log_step(logits, labels, stage, metrics), logits
+
+    def on_validation_epoch_end(self) -> None:
+        """Trained apart: give the recurrent part the share of the answer that fits the validation texts best.
+
+        Each part learns alone on the training texts, where the recurrent one, which can learn them by heart, looks
+        better than it is; so the share is chosen on the validation texts, among :data:`PART_WEIGHTS`, by the
+        mixture's loss (smoother than its accuracy), and saved with the model. ``val/loss``, ``val/acc`` (and
+        ``val/f1``) are that mixture's, so the best checkpoint and early stopping judge the model as it answers.
+        """
+        if not self.trains_apart:
+            return
+        losses = torch.stack([loss.compute() for loss in self.mixture_losses])
+        best = int(losses.argmin())
+        self.model.part_weight.fill_(PART_WEIGHTS[best])
+        self.log(VAL_LOSS, losses[best], prog_bar=True)
+        self.log_dict(self.mixture_metrics[best].compute(), prog_bar=True)
+        self.log(PART_WEIGHT, PART_WEIGHTS[best])
+        for metric in (*self.mixture_losses, *self.mixture_metrics):
+            metric.reset()
 
     @property
     def trains_apart(self) -> bool:

@@ -20,7 +20,7 @@ from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.data.spec import TextSpec
 from rnn_lightning.models.saved import LAST, find_last_checkpoint, read_checkpoint
 from rnn_lightning.settings import TrainSettings
-from rnn_lightning.training.baseline import fit_baseline, require_scikit_learn
+from rnn_lightning.training.baseline import fit_baseline, fit_fasttext, require_scikit_learn
 from rnn_lightning.training.callbacks import EpochTimer, FiniteGuard, RecurrentGradNorms, SaveConfig, SigtermCheckpoint
 from rnn_lightning.training.checkpoints import AtomicCheckpointIO
 from rnn_lightning.training.confusion import Confusion
@@ -44,6 +44,7 @@ class FitResult:
     last_checkpoint: str | None
     test_metrics: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)  # TF-IDF + logistic regression on the same rows
+    fasttext: dict[str, float] = field(default_factory=dict)  # fastText (words and word pairs) on the same rows
     confusion: Confusion | None = None  # of the test split, also saved as the run's test_confusion.json
 
 
@@ -155,9 +156,10 @@ def fit(
             result.confusion = Confusion.of(datamodule.label_names, module.test_confusion)
             result.confusion.save(result.log_dir)
     if settings.baseline and trainer.is_global_zero and not settings.fast_dev_run:
-        result.baseline = fit_baseline(datamodule)
-        for name, value in result.baseline.items():  # beside the network's curves, as one point each
-            logger.experiment.add_scalar(f"baseline/{name}", value, trainer.global_step)
+        result.baseline, result.fasttext = fit_baseline(datamodule), fit_fasttext(datamodule, settings.seed)
+        for prefix, scores in (("baseline", result.baseline), ("fasttext", result.fasttext)):
+            for name, value in scores.items():  # beside the network's curves, as one point each
+                logger.experiment.add_scalar(f"{prefix}/{name}", value, trainer.global_step)
         logger.experiment.flush()
     return result
 
