@@ -18,11 +18,12 @@ done
 for seed in 1 2 3; do
   "$BIN/rnn-lightning" fit --recipe strong --data.source "$DATA/sst2" --data.labels '[negative,positive]' \
     --data.maxlen 64 --config "$OUT/seed-$seed.yaml" --trainer.test true --trainer.logdir "$OUT/sst2-$seed" \
-    2>&1 | tail -n 16 > "$OUT/sst2-$seed.txt"
+    2>&1 | tail -n 17 > "$OUT/sst2-$seed.txt"
 done
 for seed in 1 2 3; do
-  "$BIN/rnn-lightning" fit --recipe strong --data.source "$DATA/aclImdb_v1_labeled.tar.gz" --config "$OUT/seed-$seed.yaml" \
-    --trainer.test true --trainer.logdir "$OUT/imdb-$seed" 2>&1 | tail -n 16 > "$OUT/imdb-$seed.txt"
+  "$BIN/rnn-lightning" fit --recipe strong --data.source "$DATA/aclImdb_v1_labeled.tar.gz" --data.maxlen 1000 \
+    --config "$OUT/seed-$seed.yaml" --trainer.test true --trainer.logdir "$OUT/imdb-$seed" 2>&1 | tail -n 17 \
+    > "$OUT/imdb-$seed.txt"
 done
 "$BIN/rnn-lightning" ablation "imdb=$OUT/imdb-1" "imdb=$OUT/imdb-2" "imdb=$OUT/imdb-3" \
   "sst2=$OUT/sst2-1" "sst2=$OUT/sst2-2" "sst2=$OUT/sst2-3" --out "$FIGURE"

@@ -10,17 +10,18 @@ OUT=${OUT:-runs/recipe}
 BIN=${BIN:-.venv/bin}
 mkdir -p "$OUT"
 where() { echo "wall: $((SECONDS - start)) s; $(lscpu | sed -n 's/^Model name: *//p') (family $(lscpu | sed -n 's/^CPU family: *//p')), $(nproc) cores"; }
+# IMDB: 1,000 ids hold 99.7% of the training reviews whole (the study's 500: 92%), as the baselines read them.
 start=$SECONDS
 "$BIN/rnn-lightning" fit --recipe strong --trainer.test true --data.source "$DATA/aclImdb_v1_labeled.tar.gz" \
-  --trainer.logdir "$OUT/imdb" 2>&1 | tail -n 16 | tee "$OUT/imdb.txt"
+  --data.maxlen 1000 --trainer.logdir "$OUT/imdb" 2>&1 | tail -n 17 | tee "$OUT/imdb.txt"
 where | tee -a "$OUT/imdb.txt"
 # SST-2: GLUE's train/dev files and the labelled binary test set; sentences, so 64 ids hold every one.
 start=$SECONDS
 "$BIN/rnn-lightning" fit --recipe strong --trainer.test true --data.source "$DATA/sst2" --data.labels '[negative,positive]' \
-  --data.maxlen 64 --trainer.logdir "$OUT/sst2" 2>&1 | tail -n 16 | tee "$OUT/sst2.txt"
+  --data.maxlen 64 --trainer.logdir "$OUT/sst2" 2>&1 | tail -n 17 | tee "$OUT/sst2.txt"
 where | tee -a "$OUT/sst2.txt"
 # AG News subset: train.csv (4,000 rows), dev.csv (1,000) for validation and test.csv (1,000), all disjoint.
 start=$SECONDS
 "$BIN/rnn-lightning" fit --recipe strong --trainer.test true --data.source "$DATA/ag_news_subset" --data.maxlen 100 \
-  --trainer.logdir "$OUT/agnews" 2>&1 | tail -n 16 | tee "$OUT/agnews.txt"
+  --trainer.logdir "$OUT/agnews" 2>&1 | tail -n 17 | tee "$OUT/agnews.txt"
 where | tee -a "$OUT/agnews.txt"

@@ -68,11 +68,13 @@ def test_the_strong_recipe_fits_with_its_baseline_tests_predicts_and_serves(tiny
     assert run_command("fit", ["--recipe", "strong", *small]) == 0
     report = capsys.readouterr().out
     assert "baseline, TF-IDF (1-2 grams) + logistic regression on the same rows: val/acc" in report
+    assert "baseline, fastText (words and word pairs, 10 epochs) on the same rows: val/acc" in report
     checkpoint = logs / "version_0" / "checkpoints" / "last.ckpt"
     model = load_model(checkpoint)
     recipe = yaml.safe_load(recipe_path("strong").read_text())["model"]
     assert all(getattr(model.settings, key) == value for key, value in recipe.items()
                if key not in ("hidden_size", "embed_dim", "ngram_buckets"))
+    assert model.model.ngram_scale.any()  # the n-grams' weights, counted on the training texts, in the checkpoint
     assert run_command("test", ["--ckpt", str(checkpoint), "--data.source", str(tiny_archive), "--data.data_dir",
                                 str(tmp_path / "data"), "--data.num_words", "30", "--data.maxlen", "24",
                                 "--accelerator", "cpu"]) == 0

@@ -363,7 +363,8 @@ def test_parts_trained_apart_get_the_share_of_the_answer_with_the_least_validati
     mixed = [squeeze_single_logit(mix_parts(recurrent, branch, weight)) for weight in PART_WEIGHTS]
     losses = torch.stack([torch.nn.functional.binary_cross_entropy_with_logits(logits, labels) for logits in mixed])
     best = int(losses.argmin())
-    assert float(trained.part_weight) == PART_WEIGHTS[best] != 0.5  # chosen, not the even mean it starts from
+    assert float(trained.part_weight) == pytest.approx(PART_WEIGHTS[best])
+    assert PART_WEIGHTS[best] != 0.5  # chosen, not the even mean it starts from
     events = EventAccumulator(result.log_dir)
     events.Reload()
     last = {tag: events.Scalars(tag)[-1].value for tag in ("val/acc", "val/loss", "val/part_weight")}
@@ -387,3 +388,35 @@ def test_models_trained_apart_before_the_share_was_chosen_answer_with_the_even_m
     assert float(network.part_weight) == 0.5
     assert torch.equal(network(ids), ((recurrent + branch) / 2).squeeze(-1))  # to the bit, as they answered
     assert make_network(ngram_buckets=101).part_weight is None  # trained jointly: the parts' sum, no share
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_the_validation_figures_of_parts_trained_apart_are_those_of_the_chosen_mixture(binary, monkeypatch):
+    """Parts whose mixtures differ in accuracy: val/acc and val/loss are the least-loss mixture's, nothing else's."""
+    from rnn_lightning.models.network import mix_parts, squeeze_single_logit
+    from rnn_lightning.training.module import PART_WEIGHTS
+
+    torch.manual_seed(1)
+    classes = 2 if binary else 3
+    classifier = make_classifier(spec=make_spec(50, num_classes=classes), ngram_buckets=101, ngram_training="apart",
+                                 num_layers=1, embed_dim=4, hidden_size=4)
+    outputs = 1 if binary else classes
+    recurrent, branch = 3 * torch.randn(40, outputs), 3 * torch.randn(40, outputs)
+    labels = torch.randint(0, classes, (40,))
+    labels = labels.float() if binary else labels
+    monkeypatch.setattr(classifier.model, "parts", lambda ids: (recurrent[: len(ids)], branch[: len(ids)]))
+    logged: dict[str, object] = {}  # what is logged, as given (the parts' accuracies are metric objects)
+    monkeypatch.setattr(classifier, "log", lambda name, value, **_: logged.__setitem__(name, value))
+    monkeypatch.setattr(classifier, "log_dict", lambda values, **_: logged.update(values))
+    classifier.validation_step((torch.zeros(40, 5, dtype=torch.long), labels), 0)
+    classifier.on_validation_epoch_end()
+
+    mixed = [squeeze_single_logit(mix_parts(recurrent, branch, weight)) for weight in PART_WEIGHTS]
+    losses = torch.stack([classifier.loss(logits, labels) for logits in mixed])
+    predicted = [(logits > 0).float() if binary else logits.argmax(-1) for logits in mixed]
+    accuracies = [float((guess == labels).float().mean()) for guess in predicted]
+    best = int(losses.argmin())
+    assert len(set(accuracies)) > 1 and accuracies[best] != accuracies[0]  # the test can tell the mixtures apart
+    assert logged["val/part_weight"] == PART_WEIGHTS[best] == pytest.approx(float(classifier.model.part_weight))
+    assert float(logged["val/loss"]) == pytest.approx(float(losses[best]))
+    assert float(logged["val/acc"]) == pytest.approx(accuracies[best])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,14 +49,22 @@ def fit_baseline(datamodule: TextDataModule) -> dict[str, float]:
     return _scores(datamodule, lambda texts: classifier.predict(vectorizer.transform(texts)))
 
 
+# fastText's learning rates to choose from on the validation rows: its default 0.1 leaves a few thousand texts
+# barely learnt in 10 epochs (56% on the AG News subset, against 86% at 1.0), and its tutorials raise it.
+FASTTEXT_LEARNING_RATES = (0.1, 0.3, 1.0)
+
+
 def fit_fasttext(datamodule: TextDataModule, seed: int = 0) -> dict[str, float]:
-    """Train fastText (words and word pairs, 10 epochs, its other defaults) on the training rows and score it.
+    """Train fastText (words and word pairs, 10 epochs) on the training rows and score it.
 
     The texts are fed as the network's tokeniser splits them (lower case, words and numbers), whole and with
-    every word, as fastText's own examples prepare theirs. One thread, so that a seed gives one answer.
+    every word, as fastText's own examples prepare theirs. The learning rate is chosen on the validation rows
+    among :data:`FASTTEXT_LEARNING_RATES`, as fastText's autotune would; its other settings are its defaults.
+    One thread, so that a seed gives one answer.
 
     Returns:
-        The scores, named as :func:`fit_baseline` names them.
+        The scores of the learning rate with the best validation accuracy, named as :func:`fit_baseline` names
+        them.
     """
     require_scikit_learn()
     import fasttext
@@ -66,13 +75,17 @@ def fit_fasttext(datamodule: TextDataModule, seed: int = 0) -> dict[str, float]:
         with path.open("w", encoding="utf-8") as lines:
             for text, label in zip(texts, labels, strict=True):
                 lines.write(f"__label__{label} {' '.join(tokenize(text))}\n")
-        model = fasttext.train_supervised(str(path), wordNgrams=2, epoch=10, thread=1, seed=seed, verbose=0)
+        models = [fasttext.train_supervised(str(path), lr=lr, wordNgrams=2, epoch=10, thread=1, seed=seed, verbose=0)
+                  for lr in FASTTEXT_LEARNING_RATES]
 
-    def predict(texts: Sequence[str]) -> np.ndarray:
-        predicted = model.predict([" ".join(tokenize(text)) for text in texts])[0]
-        return np.array([int(label[0].removeprefix("__label__")) for label in predicted])
+    def predictor(model: Any) -> Callable[[Sequence[str]], np.ndarray]:
+        def predict(texts: Sequence[str]) -> np.ndarray:
+            predicted = model.predict([" ".join(tokenize(text)) for text in texts])[0]
+            return np.array([int(label[0].removeprefix("__label__")) for label in predicted])
+        return predict
 
-    return _scores(datamodule, predict)
+    scores = [_scores(datamodule, predictor(model)) for model in models]
+    return max(scores, key=lambda score: score["val/acc"])  # the first of equals: the smaller rate
 
 
 def _scores(datamodule: TextDataModule, predict: Callable[[Sequence[str]], np.ndarray]) -> dict[str, float]:
