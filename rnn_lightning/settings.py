@@ -163,8 +163,9 @@ class ModelSettings(_Checked):
     ngram_training: Literal["joint", "apart"] = "joint"
     """How the n-gram branch learns beside the recurrent part. joint: its logits are added to theirs and one loss
     trains both; the recurrent part, which fits the training texts first, leaves it little to learn. apart: each
-    part learns to classify on its own, with a loss of its own, and the model answers with the mean of their
-    logits: an ensemble of two models."""
+    part learns to classify on its own, with a loss of its own, and the model answers with a weighted mean of
+    their logits, the recurrent part's share chosen after each epoch on the validation texts: an ensemble of two
+    models."""
     pooling: PoolingName = "last"
     """What the head reads: the last state (the study's; with bidirectional, each direction's last), or the
     top layer's outputs max- or mean-pooled over the words (over every step when the padding is not skipped)."""

@@ -21,7 +21,7 @@ from rnn_lightning.data.text import tokenize
 INSTALL_HINT = "the baseline needs scikit-learn and fastText: pip install 'rnn-lightning[baseline]'"
 
 
-def require_scikit_learn() -> None:
+def require_baseline_extra() -> None:
     """Raise ``ImportError`` with the install command when scikit-learn or fastText is missing."""
     try:
         import fasttext  # noqa: F401
@@ -37,7 +37,7 @@ def fit_baseline(datamodule: TextDataModule) -> dict[str, float]:
         ``val/acc`` and, where the data has a test split, ``test/acc``; for more than two classes also
         ``val/f1`` and ``test/f1`` (macro), named as the network's metrics are.
     """
-    require_scikit_learn()
+    require_baseline_extra()
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -66,7 +66,7 @@ def fit_fasttext(datamodule: TextDataModule, seed: int = 0) -> dict[str, float]:
         The scores of the learning rate with the best validation accuracy, named as :func:`fit_baseline` names
         them.
     """
-    require_scikit_learn()
+    require_baseline_extra()
     import fasttext
 
     texts, labels = datamodule.raw_texts("train")

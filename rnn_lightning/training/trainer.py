@@ -20,7 +20,7 @@ from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.data.spec import TextSpec
 from rnn_lightning.models.saved import LAST, find_last_checkpoint, read_checkpoint
 from rnn_lightning.settings import TrainSettings
-from rnn_lightning.training.baseline import fit_baseline, fit_fasttext, require_scikit_learn
+from rnn_lightning.training.baseline import fit_baseline, fit_fasttext, require_baseline_extra
 from rnn_lightning.training.callbacks import EpochTimer, FiniteGuard, RecurrentGradNorms, SaveConfig, SigtermCheckpoint
 from rnn_lightning.training.checkpoints import AtomicCheckpointIO
 from rnn_lightning.training.confusion import Confusion
@@ -103,7 +103,7 @@ def fit(
     settings = settings or TrainSettings()
     if settings.baseline:
         try:
-            require_scikit_learn()
+            require_baseline_extra()
         except ImportError as error:
             raise RunConfigError(str(error)) from error
     if settings.test and not datamodule.has_split("test"):
