@@ -71,14 +71,16 @@ def test_the_same_seed_trains_the_same_weights_as_before(tiny_archive, tmp_path,
     expected = recorded["weights"][name]
     assert weights.keys() == expected.keys()
     # Bitwise where the fixture was made (same CPU, instruction set and torch build); on another CPU the compiled
-    # kernels (-march=native) and torch's own may round differently, so there the weights need only be close.
+    # kernels (-march=native) and torch's own may round differently, and two epochs of training carry those last
+    # bits further: on an Intel Xeon (family 6, model 106) the study's model ends 4.9e-5 from the fixture's AMD EPYC
+    # weights (on a weight of 0.31), the others within 1e-5. There the weights need only be that close, with room.
     here = (_cpu(), torch.backends.cpu.get_cpu_capability(), str(torch.__version__))
     bitwise = here == (recorded["cpu"], recorded["capability"], recorded["torch"])
     for key, tensor in expected.items():
         if bitwise:
             assert torch.equal(weights[key], tensor), key
         else:
-            torch.testing.assert_close(weights[key], tensor, rtol=1e-4, atol=1e-5, msg=key)
+            torch.testing.assert_close(weights[key], tensor, rtol=1e-3, atol=1e-4, msg=key)
 
 
 @pytest.mark.slow
