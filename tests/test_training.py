@@ -228,7 +228,6 @@ def test_fasttext_learns_from_the_training_rows_alone_and_answers_the_same_for_a
 
     scores = fit_fasttext(tiny_datamodule)
     assert scores == fit_fasttext(tiny_datamodule) and scores["val/acc"] > 0.6  # one thread: one answer per seed
-    texts, labels = tiny_datamodule.raw_texts("train")
     # Trained on the validation rows' labels turned round, it must get them wrong: it reads the rows it is given.
     read = tiny_datamodule.raw_texts
     monkeypatch.setattr(tiny_datamodule, "raw_texts", lambda split: (

@@ -46,7 +46,7 @@ def fit_baseline(datamodule: TextDataModule) -> dict[str, float]:
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     classifier = LogisticRegression(C=10.0, max_iter=2000)
     classifier.fit(vectorizer.fit_transform(texts), labels)
-    return _scores(datamodule, lambda texts: classifier.predict(vectorizer.transform(texts)))
+    return _scores(datamodule, _held_out(datamodule), lambda texts: classifier.predict(vectorizer.transform(texts)))
 
 
 # fastText's learning rates to choose from on the validation rows: its default 0.1 leaves a few thousand texts
@@ -78,25 +78,32 @@ def fit_fasttext(datamodule: TextDataModule, seed: int = 0) -> dict[str, float]:
         models = [fasttext.train_supervised(str(path), lr=lr, wordNgrams=2, epoch=10, thread=1, seed=seed, verbose=0)
                   for lr in FASTTEXT_LEARNING_RATES]
 
+    # The held-out rows are read and split into words once, for every learning rate.
+    held_out = {split: ([" ".join(tokenize(text)) for text in texts], labels)
+                for split, (texts, labels) in _held_out(datamodule).items()}
+
     def predictor(model: Any) -> Callable[[Sequence[str]], np.ndarray]:
-        def predict(texts: Sequence[str]) -> np.ndarray:
-            predicted = model.predict([" ".join(tokenize(text)) for text in texts])[0]
-            return np.array([int(label[0].removeprefix("__label__")) for label in predicted])
+        def predict(lines: Sequence[str]) -> np.ndarray:
+            return np.array([int(label[0].removeprefix("__label__")) for label in model.predict(list(lines))[0]])
         return predict
 
-    scores = [_scores(datamodule, predictor(model)) for model in models]
+    scores = [_scores(datamodule, held_out, predictor(model)) for model in models]
     return max(scores, key=lambda score: score["val/acc"])  # the first of equals: the smaller rate
 
 
-def _scores(datamodule: TextDataModule, predict: Callable[[Sequence[str]], np.ndarray]) -> dict[str, float]:
-    """A baseline's accuracy (and macro-F1, for more than two classes) on the validation and test rows."""
+def _held_out(datamodule: TextDataModule) -> dict[str, tuple[list[str], np.ndarray]]:
+    """The validation rows' texts and classes, and the test rows' where the data has a test split."""
+    splits = ("val", "test") if datamodule.test_set is not None else ("val",)
+    return {split: datamodule.raw_texts(split) for split in splits}
+
+
+def _scores(datamodule: TextDataModule, held_out: dict[str, tuple[list[str], np.ndarray]],
+            predict: Callable[[Sequence[str]], np.ndarray]) -> dict[str, float]:
+    """A baseline's accuracy (and macro-F1, for more than two classes) on the held-out rows."""
     from sklearn.metrics import accuracy_score, f1_score
 
     scores = {}
-    for split in ("val", "test"):
-        if split == "test" and datamodule.test_set is None:
-            continue
-        texts, labels = datamodule.raw_texts(split)
+    for split, (texts, labels) in held_out.items():
         predicted = predict(texts)
         scores[f"{split}/acc"] = float(accuracy_score(labels, predicted))
         if not is_binary(len(datamodule.label_names)):
