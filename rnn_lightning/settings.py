@@ -160,6 +160,10 @@ class ModelSettings(_Checked):
     L2-normalised binary bag of n-grams); nb: each by its naive-Bayes log-count ratio in the training texts (Wang
     & Manning's NBSVM features: "7/10" far more than "the"), counted once when training starts and saved with the
     model."""
+    ngram_subwords: bool = False
+    """Also give the n-gram branch each word's pieces: its character 3- to 5-grams, < and > marking its ends
+    (fastText's subwords), so that "unfunny" shares "fun" with "funny" and rare forms learn from common ones.
+    Words of the vocabulary have them, computed when training starts and saved with the model."""
     ngram_training: Literal["joint", "apart"] = "joint"
     """How the n-gram branch learns beside the recurrent part. joint: its logits are added to theirs and one loss
     trains both; the recurrent part, which fits the training texts first, leaves it little to learn. apart: each

@@ -45,7 +45,8 @@ def study_spec(num_classes: int = 2) -> TextSpec:
     ("rnn", True, 3, {"bidirectional": True, "pooling": "mean"}),
     ("gru", True, 2, {"bidirectional": True, "pooling": "max", "ngram_buckets": 5000}),
     ("rnn", False, 3, {"ngram_buckets": 777}), ("rnn", False, 3, {"ngram_buckets": 777, "ngram_weighting": "nb"}),
-    ("gru", True, 2, {"ngram_buckets": 5000, "ngram_weighting": "nb", "ngram_training": "apart"})])
+    ("gru", True, 2, {"ngram_buckets": 5000, "ngram_weighting": "nb", "ngram_training": "apart"}),
+    ("rnn", True, 3, {"ngram_buckets": 5000, "ngram_weighting": "nb", "ngram_subwords": True})])
 def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, mask_padding, num_classes, more):
     torch.manual_seed(0)  # the study's shapes: 4 layers of 32, 500 steps, Keras's initialisation
     module = make_classifier(spec=study_spec(num_classes), cell=cell, mask_padding=mask_padding, **more)
@@ -53,6 +54,8 @@ def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, 
         torch.nn.init.normal_(module.model.ngrams.weight[1:], std=0.5)
     if module.model.ngram_scale is not None:  # and naive-Bayes weights as counted (the padding's stays 0)
         torch.nn.init.normal_(module.model.ngram_scale[1:])
+    if module.model.subword_buckets is not None:
+        module.model.fit_subwords(module.encoder.words)
     path = export_onnx(module, tmp_path / "model.onnx")
     exported = load_model(path)
     sample = texts(40) + ["good", "bad film"]

@@ -258,3 +258,67 @@ def test_the_naive_bayes_branch_is_linear_in_its_weights_over_the_norm_of_the_fe
     with pytest.raises(ValueError, match="no naive-Bayes weighted"):
         make_network(ngram_buckets=101).fit_ngram_weights([])
     assert make_network(ngram_buckets=101).ngram_scale is None  # the binary branch, as before: no buffer
+
+
+def test_a_words_pieces_are_its_distinct_character_3_to_5_grams_with_its_ends_marked():
+    from rnn_lightning.models.network import SUBWORDS_PER_WORD, subword_buckets
+
+    assert len(subword_buckets("fun", 1_000_000)) == 6  # <fu fun un> <fun fun> <fun>
+    assert len(subword_buckets("aaaa", 1_000_000)) == 8  # aaa twice, aaaa twice: each once
+    funny, unfunny = set(subword_buckets("funny", 1_000_000)), set(subword_buckets("unfunny", 1_000_000))
+    assert len(funny & unfunny) == 9  # fun unn nny ny> funn unny nny> funny unny>: not <fu <fun <funn
+    assert all(1 <= bucket < 101 for word in ("fun", "unfunny", "7/10") for bucket in subword_buckets(word, 101))
+    long = "".join(chr(ord("a") + i % 26) + chr(ord("A") + i // 26) for i in range(30))  # 60 letters, no repeats
+    pieces = subword_buckets(long, 1_000_000)
+    assert len(pieces) == SUBWORDS_PER_WORD and pieces[:5] == subword_buckets(long[:6], 1_000_000)[:5]
+
+
+def test_a_words_pieces_hash_the_same_in_every_process(tmp_path):
+    """DDP ranks each hash the vocabulary: Python's own str hash, salted per process, would disagree."""
+    import subprocess
+    import sys
+
+    script = "from rnn_lightning.models.network import subword_buckets; print(subword_buckets('unfunny', 999_999))"
+    answers = {subprocess.run([sys.executable, "-c", script], env={"PYTHONHASHSEED": seed}, capture_output=True,
+                              text=True, check=True).stdout for seed in ("1", "2")}
+    from rnn_lightning.models.network import subword_buckets
+
+    assert answers == {f"{subword_buckets('unfunny', 999_999)}\n"}
+
+
+def test_the_subword_table_holds_each_vocabulary_words_pieces_at_its_id():
+    from rnn_lightning.models.network import subword_buckets
+
+    network = make_network(num_words=8, ngram_buckets=101, ngram_subwords=True, num_layers=1)
+    assert network.subword_buckets.shape == (8, 48) and not network.subword_buckets.any()  # filled when training
+    network.fit_subwords(["film", "good", "bad"])  # ids 4, 5, 6: the Keras scheme's first word ids
+    for word_id, word in ((4, "film"), (5, "good"), (6, "bad")):
+        pieces = subword_buckets(word, 101)
+        assert network.subword_buckets[word_id, : len(pieces)].tolist() == pieces
+        assert not network.subword_buckets[word_id, len(pieces):].any()
+    assert not network.subword_buckets[[0, 1, 2, 3, 7]].any()  # padding, start, out of vocabulary, unused, no word
+    with pytest.raises(ValueError, match="5 words do not fit 8 ids"):
+        network.fit_subwords(["a", "b", "c", "d", "e"])
+    with pytest.raises(ValueError, match="no subwords"):
+        make_network(ngram_buckets=101).fit_subwords(["film"])
+    assert make_network(ngram_buckets=101).subword_buckets is None  # without subwords, as before: no buffer
+
+
+def test_the_branch_reads_each_distinct_words_pieces_once_beside_its_words_and_pairs():
+    from rnn_lightning.models.network import ngram_buckets, subword_buckets
+
+    network = make_network(num_words=8, ngram_buckets=101, ngram_subwords=True, num_layers=1)
+    words = ["film", "good", "bad"]
+    network.fit_subwords(words)
+    ids = torch.tensor([[0, 0, 4, 5, 4, 2], [1, 6, 6, 6, 6, 6]])
+    for row, buckets in enumerate(network.distinct_buckets(ids)):
+        nonzero = buckets[buckets != 0].tolist()
+        assert len(nonzero) == len(set(nonzero))  # every bucket once
+        pieces = {piece for word_id in set(ids[row].tolist()) if 4 <= word_id < 7
+                  for piece in subword_buckets(words[word_id - 4], 101)}
+        assert set(nonzero) == (set(ngram_buckets(ids[row : row + 1], 101)[0].tolist()) - {0}) | pieces
+    with torch.no_grad():
+        network.ngrams.weight[1:].normal_()
+    without = make_network(num_words=8, ngram_buckets=101, num_layers=1)
+    without.load_state_dict({k: v for k, v in network.state_dict().items() if k != "subword_buckets"})
+    assert not torch.allclose(network.ngram_logits(ids), without.ngram_logits(ids))  # the pieces count

@@ -324,14 +324,16 @@ def test_a_naive_bayes_branch_counts_the_training_rows_and_a_resumed_run_keeps_t
     from rnn_lightning.settings import ModelSettings
 
     model = ModelSettings(embed_dim=8, hidden_size=8, num_layers=1, ngram_buckets=101, ngram_weighting="nb",
-                          ngram_training="apart")
+                          ngram_training="apart", ngram_subwords=True)
     build = lambda spec: TextClassifier(model, OptimizerSettings(), spec)  # noqa: E731
     first = run_fit(build, tiny_datamodule, max_epochs=1, accelerator="cpu", logdir=str(tmp_path),
                     enable_progress_bar=False)
     counted = TextRNN(model, tiny_datamodule.spec.num_words)
+    counted.fit_subwords(tiny_datamodule.spec.encoder.words)  # the words' pieces first: they are n-grams too
     counted.fit_ngram_weights(tiny_datamodule.train_set.chunks())  # the training rows only, not validation's
     checkpoint = read_checkpoint(first.last_checkpoint)
-    assert counted.ngram_scale.any()
+    assert counted.ngram_scale.any() and counted.subword_buckets.any()
+    torch.testing.assert_close(load_model(first.last_checkpoint).model.subword_buckets, counted.subword_buckets)
     torch.testing.assert_close(checkpoint["state_dict"]["model.ngram_scale"], counted.ngram_scale)
     torch.testing.assert_close(load_model(first.last_checkpoint).model.ngram_scale, counted.ngram_scale)
 

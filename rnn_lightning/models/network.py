@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnn_lightning.data.spec import is_binary
-from rnn_lightning.data.text import PAD_ID
+from rnn_lightning.data.text import INDEX_FROM, PAD_ID
 from rnn_lightning.models.recurrences import fast_stack, supports_fast_path
 from rnn_lightning.settings import ModelSettings
 
@@ -68,6 +69,10 @@ class TextRNN(nn.Module):
         # parameter; zero until fit_ngram_weights counts them, then saved with the weights.
         self.register_buffer("ngram_scale", torch.zeros(settings.ngram_buckets, self.head.out_features)
                              if settings.ngram_buckets and settings.ngram_weighting == "nb" else None)
+        # Each word id's character n-gram buckets (ngram_subwords): computed from the vocabulary when training
+        # starts (fit_subwords) rather than here, so that loading a model costs no hashing; saved with the weights.
+        self.register_buffer("subword_buckets", torch.zeros(num_words, SUBWORDS_PER_WORD, dtype=torch.int32)
+                             if settings.ngram_buckets and settings.ngram_subwords else None)
         # Trained apart, the recurrent part's share of the answer, the branch's the rest: chosen on the validation
         # texts while training (TextClassifier); an even mean until then, and in checkpoints from before it was.
         self.register_buffer("part_weight", torch.tensor(0.5)
@@ -138,13 +143,47 @@ class TextRNN(nn.Module):
         occurrence would drown it, and learn it slowly. Naive-Bayes weighted (``nb``): each n-gram's feature is
         its log-count ratio (:meth:`fit_ngram_weights`) and the vector is normalised as a whole, per output.
         """
-        buckets = distinct_ngram_buckets(ids, self.ngrams.num_embeddings, self.settings.ngram_hash)
+        buckets = self.distinct_buckets(ids)
         if self.ngram_scale is None:
             distinct = (buckets != 0).sum(1, keepdim=True).clamp(min=1).to(self.ngrams.weight.dtype)
             return self.ngrams(buckets).sum(1) / distinct.sqrt()
         features = nn.functional.embedding(buckets, self.ngram_scale)  # (batch, n-grams, outputs); 0 at padding
         norm = features.square().sum(1).sqrt().clamp(min=torch.finfo(features.dtype).tiny)
         return (features * self.ngrams(buckets)).sum(1) / norm
+
+    def distinct_buckets(self, ids: torch.Tensor) -> torch.Tensor:
+        """The n-gram branch's buckets of each row, every bucket once (0 in place of repeats and padding).
+
+        Words and word pairs (:func:`ngram_buckets`), and with ``ngram_subwords`` each word's character n-grams.
+        """
+        hashed = ngram_buckets(ids, self.ngrams.num_embeddings, self.settings.ngram_hash)
+        if self.subword_buckets is not None:
+            # Repeats of a word would repeat all its pieces: keep each word once before looking them up.
+            words = distinct_buckets(ids.long())
+            hashed = torch.cat([hashed, self.subword_buckets[words].flatten(1).long()], dim=1)
+        return distinct_buckets(hashed)
+
+    def fit_subwords(self, words: Sequence[str]) -> None:
+        """Fill the table of each word's character n-gram buckets (``ngram_subwords``) from the vocabulary.
+
+        Args:
+            words: The vocabulary in rank order, as :class:`~rnn_lightning.data.text.TextEncoder` keeps it:
+                ``words[i]`` has id ``i + 1 + INDEX_FROM``. Ids without a word (padding, start, out of
+                vocabulary) have no pieces.
+
+        Raises:
+            ValueError: If the network has no subword table, or ``words`` has more words than it has ids.
+        """
+        if self.subword_buckets is None:
+            raise ValueError("the network's n-gram branch has no subwords (ngram_subwords: false)")
+        first = 1 + INDEX_FROM
+        if first + len(words) > self.subword_buckets.shape[0]:
+            raise ValueError(f"{len(words)} words do not fit {self.subword_buckets.shape[0]} ids")
+        table = torch.zeros_like(self.subword_buckets)
+        for row, word in enumerate(words, first):
+            pieces = subword_buckets(word, self.ngrams.num_embeddings)
+            table[row, : len(pieces)] = torch.tensor(pieces, dtype=table.dtype)
+        self.subword_buckets.copy_(table)
 
     def fit_ngram_weights(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], smoothing: float = 1.0) -> None:
         """Count the training texts' n-grams per class and weigh each n-gram by its naive-Bayes log-count ratio.
@@ -168,7 +207,7 @@ class TextRNN(nn.Module):
         classes = max(2, self.head.out_features)
         counts = torch.zeros(buckets * classes, dtype=torch.float64)
         for ids, labels in batches:
-            distinct = distinct_ngram_buckets(ids, buckets, self.settings.ngram_hash)
+            distinct = self.distinct_buckets(ids)
             cells = distinct * classes + labels.long().unsqueeze(1)  # (bucket, class) of every n-gram of a row
             counts += torch.bincount(cells[distinct != 0], minlength=buckets * classes)
         counts = counts.view(buckets, classes)
@@ -287,7 +326,31 @@ def ngram_buckets(ids: torch.Tensor, buckets: int, version: int = 2) -> torch.Te
 
 def distinct_ngram_buckets(ids: torch.Tensor, buckets: int, version: int = 2) -> torch.Tensor:
     """Each row's :func:`ngram_buckets`, sorted, every bucket once: 0 (padding's) in place of repeats."""
-    hashed = ngram_buckets(ids, buckets, version).sort(dim=1).values
+    return distinct_buckets(ngram_buckets(ids, buckets, version))
+
+
+# A word's pieces: its character n-grams of these lengths, with < and > marking its ends, as fastText's subwords
+# (which take 3 to 6). A word keeps its first SUBWORDS_PER_WORD distinct pieces, in order of where they start: all
+# of them for words of up to 17 letters.
+SUBWORD_LENGTHS = (3, 4, 5)
+SUBWORDS_PER_WORD = 48
+
+
+def subword_buckets(word: str, buckets: int) -> list[int]:
+    """A word's distinct character n-grams (:data:`SUBWORD_LENGTHS`) as buckets in ``[1, buckets)``, in order.
+
+    The hash (CRC-32 of the UTF-8 piece) is the same in every process and on every machine, unlike ``hash()``.
+    """
+    marked = f"<{word}>"
+    pieces = dict.fromkeys(marked[start : start + length] for start in range(len(marked))
+                           for length in SUBWORD_LENGTHS if start + length <= len(marked))
+    hashed = dict.fromkeys(zlib.crc32(piece.encode()) % (buckets - 1) + 1 for piece in pieces)
+    return list(hashed)[:SUBWORDS_PER_WORD]
+
+
+def distinct_buckets(hashed: torch.Tensor) -> torch.Tensor:
+    """Each row's buckets sorted, every bucket once: 0 (padding's) in place of repeats."""
+    hashed = hashed.sort(dim=1).values
     repeated = torch.cat([torch.zeros_like(hashed[:, :1], dtype=torch.bool), hashed[:, 1:] == hashed[:, :-1]], dim=1)
     return hashed.masked_fill(repeated, 0)
 

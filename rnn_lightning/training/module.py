@@ -86,11 +86,14 @@ class TextClassifier(TextPredictor, L.LightningModule):
         return load_checkpoint_into(path, cls, map_location)
 
     def setup(self, stage: str) -> None:
-        """Before fitting, count the training texts' n-grams for a naive-Bayes weighted branch (``nb``).
+        """Before fitting, hash the vocabulary's subwords (``ngram_subwords``) and count the training texts' n-grams
+        for a naive-Bayes weighted branch (``nb``).
 
         Every process counts the whole training split, so DDP ranks agree; a resumed run gets the counts it
         trained with back from its checkpoint, which Lightning restores after this hook.
         """
+        if stage == "fit" and self.model.subword_buckets is not None:
+            self.model.fit_subwords(self.text.encoder.words)
         if stage == "fit" and self.model.ngram_scale is not None:
             self.model.fit_ngram_weights(self.trainer.datamodule.train_set.chunks(4096))
 
