@@ -86,8 +86,9 @@ class TextClassifier(TextPredictor, L.LightningModule):
         return load_checkpoint_into(path, cls, map_location)
 
     def setup(self, stage: str) -> None:
-        """Before fitting, hash the vocabulary's subwords (``ngram_subwords``) and count the training texts' n-grams
-        for a naive-Bayes weighted branch (``nb``).
+        """Before fitting, hash the vocabulary's subwords and count the training texts' n-grams, as asked.
+
+        The subwords (``ngram_subwords``) come first: the naive-Bayes ratios (``nb``) count them like any n-gram.
 
         Every process counts the whole training split, so DDP ranks agree; a resumed run gets the counts it
         trained with back from its checkpoint, which Lightning restores after this hook.
