@@ -158,8 +158,11 @@ class TextRNN(nn.Module):
         """
         hashed = ngram_buckets(ids, self.ngrams.num_embeddings, self.settings.ngram_hash)
         if self.subword_buckets is not None:
-            # Repeats of a word would repeat all its pieces: keep each word once before looking them up.
-            words = distinct_buckets(ids.long())
+            # Repeats of a word would repeat all its pieces: look up each word once, and (but in the exporter's trace,
+            # which must not bake one batch's width into the graph) only as many columns as a row has words.
+            words = distinct_buckets(ids.long()).sort(dim=1, descending=True).values
+            if not torch.jit.is_tracing():
+                words = words[:, : max(1, int((words != 0).sum(1).max()))]
             hashed = torch.cat([hashed, self.subword_buckets[words].flatten(1).long()], dim=1)
         return distinct_buckets(hashed)
 
