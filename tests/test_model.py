@@ -310,7 +310,7 @@ def test_the_branch_reads_each_distinct_words_pieces_once_beside_its_words_and_p
     network = make_network(num_words=8, ngram_buckets=101, ngram_subwords=True, num_layers=1)
     words = ["film", "good", "bad"]
     network.fit_subwords(words)
-    ids = torch.tensor([[0, 0, 4, 5, 4, 2], [1, 6, 6, 6, 6, 6]])
+    ids = torch.tensor([[0, 4, 5, 4, 6, 2], [1, 6, 6, 6, 6, 6]])  # rows of 3 and 1 vocabulary words
     for row, buckets in enumerate(network.distinct_buckets(ids)):
         nonzero = buckets[buckets != 0].tolist()
         assert len(nonzero) == len(set(nonzero))  # every bucket once
