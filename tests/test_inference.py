@@ -301,3 +301,16 @@ def test_timepredict_times_a_fresh_predict_process_and_counts_its_answers(tiny_r
     assert run_command("timepredict", ["--models", str(tmp_path / "none.ckpt"), "--texts", str(texts),
                                        "--repeat", "1"]) == 2
     assert "predict failed on" in capsys.readouterr().err
+
+
+def test_the_first_batches_are_small_and_double_up_to_the_batch_size(tiny_run):
+    from rnn_lightning.data.text import chunked
+
+    assert [len(chunk) for chunk in chunked(range(20), 8, first=2)] == [2, 4, 8, 6]
+    assert [len(chunk) for chunk in chunked(range(20), 8)] == [8, 8, 4]
+    model = tiny_run[0]
+    texts = [f"great film number {i}" if i % 3 else "awful dull plot" for i in range(300)]
+    assert [len(batch) for batch in iter_probabilities(model, texts, batch_size=100)] == [64, 100, 100, 36]
+    batches = list(iter_probabilities(model, texts, batch_size=1000))
+    assert [len(batch) for batch in batches] == [64, 128, 108]
+    torch.testing.assert_close(torch.tensor(sum(batches, [])), torch.tensor(predict_proba(model, texts, batch_size=7)))

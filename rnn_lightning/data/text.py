@@ -140,11 +140,17 @@ class TextEncoder:
         return cls(tuple(state["words"]), int(state["num_words"]), int(state["maxlen"]))
 
 
-def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Consecutive lists of ``size`` items (the last may be shorter), taken lazily: memory stays one chunk."""
+def chunked(items: Iterable[T], size: int, first: int | None = None) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter), taken lazily: memory stays one chunk.
+
+    With ``first``, the chunks start at ``first`` items and double until they reach ``size``: the first
+    chunk's result comes quickly, the later ones at the pace of large chunks.
+    """
     iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
+    step = size if first is None else min(first, size)
+    while chunk := list(itertools.islice(iterator, step)):
         yield chunk
+        step = min(2 * step, size)
 
 
 def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray:

@@ -80,16 +80,22 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Tr
     return Classifier.from_checkpoint(path, map_location)
 
 
+# The first batch's texts: the first answer comes after so many, the later batches doubling up to batch_size.
+FIRST_BATCH = 64
+
+
 def iter_probabilities(model: TrainedModel, texts: Iterable[str], batch_size: int = 256,
                        ) -> Iterator[list[list[float]]]:
     """The probability of every class for each text, one batch at a time: the one prediction path.
 
-    Texts are encoded batch by batch, so memory stays flat however many there are.
+    Texts are encoded batch by batch, so memory stays flat however many there are. The first batch holds
+    :data:`FIRST_BATCH` texts (or ``batch_size``, if fewer) and each next one twice as many, up to ``batch_size``:
+    the first answers come at once, the rest at the pace of large batches.
 
     Args:
         model: A classifier with its text encoder, e.g. from :func:`load_model`, on any device.
         texts: Raw texts; those longer than the training length keep their last words, as in training.
-        batch_size: Texts per forward pass.
+        batch_size: The most texts per forward pass.
 
     Yields:
         For each text of one batch, in order, its class probabilities in class order (they sum to 1).
@@ -104,7 +110,7 @@ def iter_probabilities(model: TrainedModel, texts: Iterable[str], batch_size: in
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnn-lightning-predict") as network:
         running: Future[np.ndarray] | None = None
         position = 0
-        for batch in chunked(texts, batch_size):
+        for batch in chunked(texts, batch_size, first=FIRST_BATCH):
             try:
                 ids = model.encoder.encode(batch, first_position=position)
             except ValueError:
@@ -143,7 +149,7 @@ def classify(model: TrainedModel, texts: Sequence[str], batch_size: int = 256) -
     Args:
         model: A classifier with its text encoder.
         texts: Raw texts, each with at least one word.
-        batch_size: Texts per forward pass.
+        batch_size: The most texts per forward pass.
 
     Returns:
         Per text: ``label``, ``probabilities`` (class name to probability), ``words`` (as tokenised) and
