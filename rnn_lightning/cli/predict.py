@@ -14,9 +14,9 @@ from jsonargparse import ArgumentParser
 from rnn_lightning.cli.parsing import Invocation, new_parser
 
 # The most texts per forward pass, by default. onnxruntime pays a fixed cost for every step of every run (its
-# Scan), so an exported model gains from runs of many rows (IMDB's 25,000 test reviews: 4.3 s at 2,048 against
-# 8.4 s at 256, start-up included, Intel Xeon); torch's compiled path hardly does (9.4 s against 9.7 s) and would
-# hold 280 MB more.
+# Scan), so an exported model gains from runs of many rows (IMDB's 25,000 test reviews on an Intel Xeon, start-up
+# included: 4.7 s against 6.8 s at 256, fastest of three; docs/performance.md); torch's compiled path hardly does
+# (9.4 s against 9.7 s) and would hold 280 MB more.
 EXPORTED_BATCH = 2048
 CHECKPOINT_BATCH = 256
 
