@@ -160,11 +160,11 @@ class TextRNN(nn.Module):
         if self.subword_buckets is not None:
             # Repeats of a word would repeat all its pieces: look up each word once, and (but in the exporter's trace,
             # which must not bake one batch's width into the graph) only as many columns as a row has words.
-            words = distinct_buckets(ids.long()).sort(dim=1, descending=True).values
+            words = each_once(ids.long()).sort(dim=1, descending=True).values
             if not torch.jit.is_tracing():
                 words = words[:, : max(1, int((words != 0).sum(1).max()))]
             hashed = torch.cat([hashed, self.subword_buckets[words].flatten(1).long()], dim=1)
-        return distinct_buckets(hashed)
+        return each_once(hashed)
 
     def fit_subwords(self, words: Sequence[str]) -> None:
         """Fill the table of each word's character n-gram buckets (``ngram_subwords``) from the vocabulary.
@@ -329,7 +329,7 @@ def ngram_buckets(ids: torch.Tensor, buckets: int, version: int = 2) -> torch.Te
 
 def distinct_ngram_buckets(ids: torch.Tensor, buckets: int, version: int = 2) -> torch.Tensor:
     """Each row's :func:`ngram_buckets`, sorted, every bucket once: 0 (padding's) in place of repeats."""
-    return distinct_buckets(ngram_buckets(ids, buckets, version))
+    return each_once(ngram_buckets(ids, buckets, version))
 
 
 # A word's pieces: its character n-grams of these lengths, with < and > marking its ends, as fastText's subwords
@@ -351,11 +351,11 @@ def subword_buckets(word: str, buckets: int) -> list[int]:
     return list(hashed)[:SUBWORDS_PER_WORD]
 
 
-def distinct_buckets(hashed: torch.Tensor) -> torch.Tensor:
-    """Each row's buckets sorted, every bucket once: 0 (padding's) in place of repeats."""
-    hashed = hashed.sort(dim=1).values
-    repeated = torch.cat([torch.zeros_like(hashed[:, :1], dtype=torch.bool), hashed[:, 1:] == hashed[:, :-1]], dim=1)
-    return hashed.masked_fill(repeated, 0)
+def each_once(values: torch.Tensor) -> torch.Tensor:
+    """Each row's values (bucket or word ids) sorted, every value once: 0 (padding's) in place of repeats."""
+    values = values.sort(dim=1).values
+    repeated = torch.cat([torch.zeros_like(values[:, :1], dtype=torch.bool), values[:, 1:] == values[:, :-1]], dim=1)
+    return values.masked_fill(repeated, 0)
 
 
 def pool_over_time(outputs: torch.Tensor, mask: torch.Tensor | None, pooling: str,
