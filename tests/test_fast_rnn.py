@@ -74,6 +74,41 @@ def test_stack_matches_nn_rnn_outputs_and_final_state(compiled):
     torch.testing.assert_close(fast_stack(rnn, time_major, last_only=True, compiled=compiled), final[-1])
 
 
+@PATHS
+def test_layer_gradcheck_with_an_initial_state(compiled):
+    torch.manual_seed(1)
+    tensors = [torch.randn(5, 3, 4), torch.randn(6, 4), torch.randn(6, 6), torch.randn(6), torch.randn(6)]
+    tensors = [(t * 0.5).double().requires_grad_(True) for t in tensors]
+    initial = (torch.randn(3, 6, dtype=torch.float64) * 0.5).requires_grad_(True)
+    for last_only in (False, True):
+        assert torch.autograd.gradcheck(
+            lambda *t, last_only=last_only: _TanhRNNLayer.apply(*t[:5], None, last_only, kernel_for(compiled), t[5]),
+            (*tensors, initial))
+
+
+@PATHS
+def test_stack_from_an_initial_state_matches_nn_rnn_from_it(compiled):
+    rnn = make_rnn()
+    inputs = torch.randn(2, 7, 5, dtype=torch.float64)
+    initial = torch.randn(3, 2, 5, dtype=torch.float64)
+    expected, final = rnn(inputs, initial)
+    time_major = inputs.transpose(0, 1)
+    torch.testing.assert_close(fast_stack(rnn, time_major, compiled=compiled, initial=initial).transpose(0, 1),
+                               expected)
+    torch.testing.assert_close(fast_stack(rnn, time_major, last_only=True, compiled=compiled, initial=initial),
+                               final[-1])
+
+
+def test_an_initial_state_is_refused_where_it_would_be_wrong():
+    initial = torch.zeros(1, 2, 5)
+    inputs = torch.randn(3, 2, 5)
+    for rnn, mask in ((nn.RNN(5, 5, batch_first=True), torch.ones(3, 2, dtype=torch.bool)),
+                      (nn.RNN(5, 5, batch_first=True, bidirectional=True), None),
+                      (nn.GRU(5, 5, batch_first=True), None)):
+        with pytest.raises(ValueError, match="one-way tanh RNN without a mask"):
+            fast_stack(rnn, inputs, mask, initial=initial)
+
+
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("hidden", [32, 7])  # the study's width (compiled for it) and any other
 def test_compiled_and_python_loop_agree_in_float32_at_the_real_shapes(masked, hidden):

@@ -169,3 +169,21 @@ def pad_sequences(sequences: Sequence[Sequence[int]], maxlen: int) -> np.ndarray
         if len(kept):
             padded[row, maxlen - len(kept):] = kept
     return padded
+
+
+def runs_cut_to_words(ids: np.ndarray, rows_per_run: int) -> Iterator[tuple[np.ndarray, int]]:
+    """Runs of rows of similar length, each with the first column that any of its rows has a word in.
+
+    For ids padded in front (as :func:`pad_sequences` makes them): the rows, sorted by where their words start,
+    are taken ``rows_per_run`` at a time, so ``ids[rows, start:]`` drops only columns that are padding in every row
+    of the run. A row without words keeps its last column.
+
+    Yields:
+        ``(rows, start)``: the run's row indices into ``ids``, and its first column.
+    """
+    present = ids != PAD_ID
+    first = np.where(present.any(1), present.argmax(1), ids.shape[1] - 1)
+    order = np.argsort(first, kind="stable")
+    for begin in range(0, len(ids), rows_per_run):
+        rows = order[begin:begin + rows_per_run]
+        yield rows, int(first[rows].min())

@@ -9,11 +9,15 @@ import torch
 from torch import nn
 
 from rnn_lightning.data.spec import TextSpec
-from rnn_lightning.data.text import TextEncoder
+from rnn_lightning.data.text import TextEncoder, runs_cut_to_words
 from rnn_lightning.models.denormals import denormals_flushed
 from rnn_lightning.models.network import TextRNN
+from rnn_lightning.models.padding import PaddingStates, cuts_padding, logits_after_padding, resumes_after_padding
 from rnn_lightning.models.saved import load_checkpoint_into
 from rnn_lightning.settings import ModelSettings
+
+# Rows run together after sorting by length: few enough that they are of similar length, enough to share two cores.
+ROWS_PER_RUN = 64
 
 
 def class_probabilities(logits: torch.Tensor, binary: bool) -> torch.Tensor:
@@ -56,16 +60,40 @@ class TextPredictor:
         """Whether the network skips padding (else every text is read as ``maxlen`` steps, padding included)."""
         return self.settings.mask_padding
 
+    @property
+    def cuts_padding(self) -> bool:
+        """Whether rows may run in groups cut to their words (:mod:`~rnn_lightning.models.padding`): exact here."""
+        return cuts_padding(self.model)
+
     def probabilities_of(self, ids: np.ndarray) -> np.ndarray:
-        """``(texts, classes)`` float32 probabilities for padded ids, with subnormals flushed meanwhile."""
+        """``(texts, classes)`` float32 probabilities for padded ids, with subnormals flushed meanwhile.
+
+        Where the network allows it (:attr:`cuts_padding`), rows run in groups of similar length, each cut to its
+        longest row: the answers are those of the whole rows, at the cost of the words alone.
+        """
         was_training = self.training
         self.eval()
         try:
             with denormals_flushed(), torch.inference_mode():
-                logits = self(torch.from_numpy(ids).to(self.device))
-                return class_probabilities(logits, self.binary).float().cpu().numpy()
+                if not self.cuts_padding or len(ids) == 0:
+                    return self._probabilities(ids, ids.shape[1])
+                probabilities = np.empty((len(ids), self.num_classes), dtype=np.float32)
+                for rows, start in runs_cut_to_words(ids, ROWS_PER_RUN):
+                    probabilities[rows] = self._probabilities(ids[rows, start:], ids.shape[1])
+                return probabilities
         finally:
             self.train(was_training)
+
+    def _probabilities(self, ids: np.ndarray, width: int) -> np.ndarray:
+        """Probabilities for ids cut short in front of ``width`` columns, the ones cut being padding in every row."""
+        tensor = torch.from_numpy(np.ascontiguousarray(ids)).to(self.device)
+        if tensor.shape[1] < width and resumes_after_padding(self.model):
+            if getattr(self, "_padding_states", None) is None:
+                self._padding_states = PaddingStates(self.model)
+            logits = logits_after_padding(self.model, tensor, self._padding_states, width)
+        else:
+            logits = self(tensor)
+        return class_probabilities(logits, self.binary).float().cpu().numpy()
 
 
 class Classifier(TextPredictor, nn.Module):

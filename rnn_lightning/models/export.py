@@ -31,7 +31,7 @@ from torch import nn
 from rnn_lightning.data.text import PAD_ID
 from rnn_lightning.fileio import atomic_write
 from rnn_lightning.models.classifier import Classifier, class_probabilities
-from rnn_lightning.models.network import TextRNN
+from rnn_lightning.models.padding import padding_states, resumes_after_padding
 from rnn_lightning.models.saved import EXPORT_FORMAT as FORMAT
 
 if TYPE_CHECKING:
@@ -67,36 +67,7 @@ class _Probabilities(nn.Module):
         if network.cell == "lstm":
             initial = (initial, self.padding_cell.index_select(0, skipped.view(1))[0].unsqueeze(1) + rows)
         outputs = network.rnn(network.embedding(ids), initial)[0]
-        branch = None if network.ngrams is None else network.ngram_logits(ids)
-        return class_probabilities(network.combine(network.head(outputs[:, -1]), branch), self.binary)
-
-
-def resumes_after_padding(network: TextRNN) -> bool:
-    """Whether the exported graph starts cut rows from the padding's state: a one-way, unmasked, last-state network.
-
-    (A masked one skips the padding anyway; a bidirectional one's reverse direction reads the padding after each
-    text's words, and pooling reads the padding's outputs, so neither is the same for every text.)
-    """
-    return not network.mask_padding and not network.rnn.bidirectional and network.pooling == "last"
-
-
-@torch.no_grad()
-def padding_states(network: TextRNN, maxlen: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Every layer's state after ``k`` padding steps from the zero state, for ``k`` from 0 to ``maxlen``.
-
-    Returns:
-        ``(maxlen + 1, layers, hidden)`` hidden states, and the LSTM's cell states alike (None for other cells).
-    """
-    rnn = network.rnn.eval()
-    padding = network.embedding.weight[PAD_ID].view(1, 1, -1)
-    zeros = padding.new_zeros(rnn.num_layers, 1, rnn.hidden_size)
-    state = (zeros, zeros) if network.cell == "lstm" else zeros
-    hidden, cell = [zeros[:, 0]], [zeros[:, 0]]
-    for _ in range(maxlen):
-        state = rnn(padding, state)[1]
-        hidden.append((state[0] if network.cell == "lstm" else state)[:, 0])
-        cell.append(state[1][:, 0] if network.cell == "lstm" else zeros[:, 0])
-    return torch.stack(hidden), torch.stack(cell) if network.cell == "lstm" else None
+        return class_probabilities(network.combine(*network.parts_of_features(outputs[:, -1], ids)), self.binary)
 
 
 def export_onnx(classifier: Classifier, path: str | Path) -> Path:

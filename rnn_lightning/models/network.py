@@ -123,7 +123,10 @@ class TextRNN(nn.Module):
     def part_logits(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool,
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The head's ``(batch, outputs)`` logits and the n-gram branch's (None: no branch), as :meth:`parts`."""
-        features = self.features(ids, mask, fast)
+        return self.parts_of_features(self.features(ids, mask, fast), ids)
+
+    def parts_of_features(self, features: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The head's logits for what it reads (:meth:`features`) and the n-gram branch's for the ids (None: none)."""
         recurrent = self.head(features if self.dropout is None else self.dropout(features))
         return recurrent, None if self.ngrams is None else self.ngram_logits(ids)
 

@@ -25,33 +25,48 @@ from rnn_lightning.models.compiled import recurrence_kernel, recurrence_path
 
 
 class _TanhRNNLayer(torch.autograd.Function):
-    """One tanh RNN layer over a time-major sequence, with zero initial state and an optional step mask.
+    """One tanh RNN layer over a time-major sequence, with an optional initial state and an optional step mask.
 
     With ``last_only`` it returns just the final state, as the top layer's consumer needs: its backward
     then starts from a ``(batch, hidden)`` gradient instead of a mostly-zero ``(time, batch, hidden)`` one.
+    An initial state ``h_0`` enters only the first step, as ``h_0 W_hh^T`` added to its pre-activation, so the
+    recurrences themselves (which start from zeros) are the same with or without one.
     """
 
     @staticmethod
     def forward(ctx, inputs: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
                 bias_hh: torch.Tensor, mask: torch.Tensor | None, last_only: bool, kernel: ModuleType | None,
-                ) -> torch.Tensor:
+                initial: torch.Tensor | None = None) -> torch.Tensor:
         hidden = _input_projections(inputs, weight_ih, bias_ih + bias_hh)
+        if initial is not None:
+            hidden[0].addmm_(initial, weight_hh.t())
         if kernel is not None:
             kernel.forward_(hidden, weight_hh, mask)
         else:
             _recurrence_loop(hidden, weight_hh, mask)
-        ctx.save_for_backward(inputs, weight_ih, weight_hh, hidden, mask)  # saved once filled in with the h_t
+        ctx.save_for_backward(inputs, weight_ih, weight_hh, hidden, mask, initial)  # hidden: filled in with the h_t
         return _layer_output(ctx, hidden, last_only, kernel)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):
-        inputs, weight_ih, weight_hh, hidden, mask = ctx.saved_tensors
+        inputs, weight_ih, weight_hh, hidden, mask, initial = ctx.saved_tensors
         if ctx.kernel is not None:
             grad_pre = ctx.kernel.backward(hidden, weight_hh, mask, grad_output.contiguous(), ctx.last_only)
         else:
             grad_pre = _recurrence_gradient_loop(hidden, weight_hh, mask, grad_output, ctx.last_only)
-        return (*_projection_gradients(ctx, grad_pre, inputs, weight_ih, hidden), None, None, None)
+        grad_inputs, grad_weight_ih, grad_weight_hh, *grad_biases = _projection_gradients(
+            ctx, grad_pre, inputs, weight_ih, hidden)
+        gradients = (grad_inputs, grad_weight_ih, grad_weight_hh, *grad_biases, None, None, None)
+        if len(ctx.needs_input_grad) == len(gradients):  # called without an initial state
+            return gradients
+        grad_initial = None
+        if initial is not None:
+            # The first step's pre-activation holds h_0 W_hh^T: its gradient reaches h_0 and W_hh from there.
+            grad_initial = grad_pre[0] @ weight_hh if ctx.needs_input_grad[-1] else None
+            if grad_weight_hh is not None:
+                grad_weight_hh.addmm_(grad_pre[0].t(), initial)
+        return *gradients, grad_initial
 
 
 def _input_projections(inputs: torch.Tensor, weight_ih: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -193,7 +208,8 @@ def supports_fast_path(rnn: nn.Module, like: torch.Tensor) -> bool:
 
 
 def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch.Tensor | None = None, *,
-               last_only: bool = False, compiled: bool = True) -> torch.Tensor:
+               last_only: bool = False, compiled: bool = True, initial: torch.Tensor | None = None,
+               ) -> torch.Tensor:
     """Run ``rnn``'s layers (tanh ``nn.RNN``, ``nn.LSTM``, ``nn.GRU``; no dropout) with its own parameters.
 
     A bidirectional module's reverse direction is the same layer function over the time-reversed sequence
@@ -209,6 +225,8 @@ def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch
             final state is at the first word, which the caller finds).
         compiled: Step through time in the compiled recurrence when it can be had (float32/float64); False
             runs the tanh RNN's Python loop, to compare (an LSTM or GRU always needs the compiled recurrence).
+        initial: Optional ``(layers, batch, hidden)`` initial state of a one-way tanh ``nn.RNN`` without a mask,
+            as its ``h_0``; else every layer starts from zeros.
 
     Returns:
         The last layer's output at every step, ``(time, batch, hidden)``, or with ``last_only`` its final
@@ -216,10 +234,14 @@ def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch
 
     Raises:
         RuntimeError: For an LSTM or GRU without the compiled recurrence.
-        ValueError: For ``last_only`` with a bidirectional module.
+        ValueError: For ``last_only`` with a bidirectional module, or an ``initial`` state other than a one-way
+            tanh RNN's without a mask.
     """
     if last_only and rnn.bidirectional:
         raise ValueError("last_only is for a one-way module: a bidirectional one's reverse state is at the first word")
+    if initial is not None and (not isinstance(rnn, nn.RNN) or rnn.bidirectional or mask is not None):
+        # A masked step carries its state unchanged only from zeros, and the LSTM's and GRU's kernels have no h_0.
+        raise ValueError("an initial state is for a one-way tanh RNN without a mask")
     step_mask = mask.unsqueeze(-1).to(inputs.dtype).contiguous() if mask is not None else None
     kernel = recurrence_kernel() if compiled else None
     layer_function = {nn.LSTM: _LSTMLayer, nn.GRU: _GRULayer}.get(type(rnn), _TanhRNNLayer)
@@ -239,6 +261,7 @@ def fast_stack(rnn: nn.RNN | nn.LSTM | nn.GRU, inputs: torch.Tensor, mask: torch
                 step_mask.flip(0) if backwards and step_mask is not None else step_mask,
                 last_only and layer == rnn.num_layers - 1,
                 kernel,
+                *(() if initial is None else (initial[layer],)),  # the LSTM's and GRU's take none
             )
             directions.append(output.flip(0) if backwards else output)
         layer_output = torch.cat(directions, dim=-1) if rnn.bidirectional else directions[0]

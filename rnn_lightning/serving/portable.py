@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnn_lightning.data.spec import TextSpec
-from rnn_lightning.data.text import PAD_ID, TextEncoder
+from rnn_lightning.data.text import TextEncoder, runs_cut_to_words
 from rnn_lightning.models.saved import EXPORT_FORMAT as FORMAT
 from rnn_lightning.models.saved import CheckpointError
 
@@ -104,13 +104,9 @@ class PortableClassifier:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if not self.cuts_padding or len(ids) == 0:
             return self._run(ids)
-        present = ids != PAD_ID
-        first = np.where(present.any(1), present.argmax(1), ids.shape[1] - 1)  # a row keeps at least one step
-        order = np.argsort(first, kind="stable")
         probabilities = np.empty((len(ids), self.num_classes), dtype=np.float32)
-        for start in range(0, len(ids), self.rows_per_run):
-            rows = order[start:start + self.rows_per_run]
-            probabilities[rows] = self._run(ids[rows, first[rows].min():])
+        for rows, start in runs_cut_to_words(ids, self.rows_per_run):
+            probabilities[rows] = self._run(ids[rows, start:])
         return probabilities
 
     def _run(self, ids: np.ndarray) -> np.ndarray:
