@@ -576,10 +576,16 @@ std::vector<torch::Tensor> gru_backward(const torch::Tensor& gates, const torch:
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward_", &forward_, "tanh RNN recurrence over input projections, in place");
-  m.def("backward", &backward, "gradient of the tanh RNN recurrence w.r.t. its pre-activations");
-  m.def("lstm_forward_", &lstm_forward_, "LSTM recurrence over input projections: gates in place, returns (h, c)");
-  m.def("lstm_backward", &lstm_backward, "gradient of the LSTM recurrence w.r.t. its pre-activations");
-  m.def("gru_forward_", &gru_forward_, "GRU recurrence over input projections: gates in place, returns (h, hn)");
-  m.def("gru_backward", &gru_backward, "gradients of the GRU recurrence w.r.t. its input and recurrent pre-activations");
+  // The recurrences touch no Python object: they let go of the GIL, as torch's own operators do, so that another
+  // thread (prediction's encoding of the next batch) runs meanwhile instead of waiting for the whole stepping.
+  using released = py::call_guard<py::gil_scoped_release>;
+  m.def("forward_", &forward_, "tanh RNN recurrence over input projections, in place", released());
+  m.def("backward", &backward, "gradient of the tanh RNN recurrence w.r.t. its pre-activations", released());
+  m.def("lstm_forward_", &lstm_forward_, "LSTM recurrence over input projections: gates in place, returns (h, c)",
+        released());
+  m.def("lstm_backward", &lstm_backward, "gradient of the LSTM recurrence w.r.t. its pre-activations", released());
+  m.def("gru_forward_", &gru_forward_, "GRU recurrence over input projections: gates in place, returns (h, hn)",
+        released());
+  m.def("gru_backward", &gru_backward, "gradients of the GRU recurrence w.r.t. its input and recurrent pre-activations",
+        released());
 }
