@@ -77,6 +77,7 @@ def test_rows_cut_to_their_groups_longest_answer_as_the_whole_rows(tmp_path, mon
         torch.nn.init.normal_(module.model.ngrams.weight[1:], std=0.5)
     exported = load_model(export_onnx(module, tmp_path / "model.onnx"))
     assert exported.cuts_padding == cuts  # only where padding in front leaves the same state for every text
+    assert exported.overlaps_encoding and not module.overlaps_encoding  # one call a run of rows, against dozens
     widths = []
     run = exported._run
     monkeypatch.setattr(exported, "_run", lambda ids: widths.append(ids.shape[1]) or run(ids))

@@ -165,8 +165,10 @@ def test_cli_keeps_good_lines_and_reports_bad_ones(tiny_run, tmp_path, capsys):
                                          "predict.py: error: line 4: not valid UTF-8"]
 
 
-def test_batches_before_an_empty_text_are_answered_before_it_is_refused(tiny_run):
+@pytest.mark.parametrize("overlaps_encoding", [False, True], ids=["in-turn", "on-a-thread"])
+def test_batches_before_an_empty_text_are_answered_before_it_is_refused(tiny_run, monkeypatch, overlaps_encoding):
     model = tiny_run[0]
+    monkeypatch.setattr(model, "overlaps_encoding", overlaps_encoding)
     answered = []
     with pytest.raises(ValueError, match="review 4 has no words"):
         for batch in iter_probabilities(model, ["great film", "awful", "dull plot", "fine", " ", "good"], batch_size=2):
@@ -314,3 +316,19 @@ def test_the_first_batches_are_small_and_double_up_to_the_batch_size(tiny_run):
     batches = list(iter_probabilities(model, texts, batch_size=1000))
     assert [len(batch) for batch in batches] == [64, 128, 108]
     torch.testing.assert_close(torch.tensor(sum(batches, [])), torch.tensor(predict_proba(model, texts, batch_size=7)))
+
+
+def test_a_checkpoint_encodes_and_runs_in_turn_and_an_exported_model_on_a_thread_of_its_own(tiny_run, monkeypatch):
+    import threading
+
+    model = tiny_run[0]
+    threads = []
+    run = model.probabilities_of
+    monkeypatch.setattr(model, "probabilities_of", lambda ids: threads.append(threading.current_thread()) or run(ids))
+    texts = ["great film"] * 200
+    expected = predict_proba(model, texts, batch_size=64)
+    assert model.overlaps_encoding is False and set(threads) == {threading.current_thread()}
+    threads.clear()
+    monkeypatch.setattr(model, "overlaps_encoding", True)  # as an exported model does
+    assert predict_proba(model, texts, batch_size=64) == expected
+    assert threading.current_thread() not in threads and len(set(threads)) == 1

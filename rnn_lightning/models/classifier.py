@@ -60,6 +60,9 @@ class TextPredictor:
         """Whether the network skips padding (else every text is read as ``maxlen`` steps, padding included)."""
         return self.settings.mask_padding
 
+    #: Prediction encodes and runs the network in turn, on one thread: see ``iter_probabilities``.
+    overlaps_encoding = False
+
     @property
     def cuts_padding(self) -> bool:
         """Whether rows may run in groups cut to their words (:mod:`~rnn_lightning.models.padding`): exact here."""

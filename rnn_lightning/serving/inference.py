@@ -7,7 +7,7 @@ thing the functions below ask of a model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -47,6 +47,11 @@ class TrainedModel(Protocol):
 
     @property
     def skips_padding(self) -> bool: ...
+
+    @property
+    def overlaps_encoding(self) -> bool:
+        """Whether to run the network on a thread of its own while the next texts are encoded (see below)."""
+        ...
 
     def probabilities_of(self, ids: np.ndarray) -> np.ndarray: ...
 
@@ -105,9 +110,13 @@ def iter_probabilities(model: TrainedModel, texts: Iterable[str], batch_size: in
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    # The network runs one batch on a thread of its own (onnxruntime and torch release the GIL) while this one
-    # tokenises and encodes the next: on two cores the encoding costs almost nothing on top.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnn-lightning-predict") as network:
+    # An exported model runs one batch on a thread of its own (onnxruntime releases the GIL for a whole run of
+    # rows) while this one tokenises and encodes the next: on two cores the encoding costs almost nothing on top.
+    # Torch makes dozens of operator calls a run, and each must win the GIL back from the encoding: there, one
+    # thread doing both in turn is faster (model.overlaps_encoding).
+    executor = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnn-lightning-predict")
+                if model.overlaps_encoding else _InThisThread())
+    with executor as network:
         running: Future[np.ndarray] | None = None
         position = 0
         for batch in chunked(texts, batch_size, first=FIRST_BATCH):
@@ -124,6 +133,24 @@ def iter_probabilities(model: TrainedModel, texts: Iterable[str], batch_size: in
             running = following
         if running is not None:
             yield running.result().tolist()
+
+
+class _InThisThread:
+    """An executor that runs what it is given at once, in the caller's thread: ``ThreadPoolExecutor``'s stand-in."""
+
+    def submit(self, function: Callable[..., np.ndarray], *args: object) -> Future[np.ndarray]:
+        done: Future[np.ndarray] = Future()
+        try:
+            done.set_result(function(*args))
+        except BaseException as error:  # raised where the result is asked for, as from a thread
+            done.set_exception(error)
+        return done
+
+    def __enter__(self) -> _InThisThread:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
 
 
 def predict_proba(model: TrainedModel, texts: Sequence[str], batch_size: int = 256) -> list[list[float]]:

@@ -32,6 +32,8 @@ class PortableClassifier:
     #: Rows run together after sorting by length: few enough that a batch's rows are of similar length, enough
     #: that each of onnxruntime's steps has rows to work on.
     rows_per_run = 64
+    #: Prediction runs the network on a thread of its own while it encodes the next texts: see ``iter_probabilities``.
+    overlaps_encoding = True
 
     def __init__(self, session: Any, text: TextSpec, settings: dict[str, Any], cuts_padding: bool = False) -> None:
         self.session, self.text, self.settings, self.cuts_padding = session, text, settings, cuts_padding
