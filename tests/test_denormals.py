@@ -14,15 +14,18 @@ from .conftest import run_command, run_in_fresh_thread
 
 @pytest.fixture()
 def flushing_seen_by_forward(monkeypatch):
-    """Record, at every forward pass of the network, whether its thread flushes subnormals."""
+    """Record, at every pass of the network, whether its thread flushes subnormals.
+
+    Every pass ends in ``parts_of_features``: the whole rows' forward and prediction's rows cut to their words.
+    """
     seen = []
-    original = TextRNN.forward
+    original = TextRNN.parts_of_features
 
-    def forward(self, ids):
+    def parts_of_features(self, features, ids):
         seen.append(denormals_are_flushed())
-        return original(self, ids)
+        return original(self, features, ids)
 
-    monkeypatch.setattr(TextRNN, "forward", forward)
+    monkeypatch.setattr(TextRNN, "parts_of_features", parts_of_features)
     return seen
 
 
