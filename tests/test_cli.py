@@ -102,6 +102,21 @@ def test_parse_errors_exit_2_in_one_line(capsys):
     assert line.startswith('fit.py: error: Parser key "model.cell": Expected a typing.Literal')
 
 
+def test_a_subcommand_parses_with_its_own_parser_alone_and_the_root_help_lists_every_one(monkeypatch, capsys):
+    from rnn_lightning.cli import main as cli
+
+    built = []
+    module_of = cli.command_module
+    monkeypatch.setattr(cli, "command_module", lambda name: built.append(name) or module_of(name))
+    invocation = cli.parse(["predict", "--json", "great film"])
+    assert invocation.name == "predict" and invocation.config.reviews == ["great film"] and invocation.config.json
+    assert set(built) == {"predict"}  # no other subcommand's module imported, nor its parser built
+    with pytest.raises(SystemExit):
+        cli.parse(["--help"])
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in cli.COMMANDS)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--batch-size", "0"], "--batch_size must be at least 1, got 0"),
     (["--accelerator", "gpu"], "--accelerator gpu: no CUDA device is visible"),

@@ -362,6 +362,29 @@ def test_the_build_names_no_checkout_and_is_keyed_by_the_torch_installation(monk
     assert extension_name() != name  # another torch installation builds beside this one, never over it
 
 
+def test_a_built_library_is_imported_directly_and_one_that_does_not_load_is_built_again(monkeypatch):
+    import torch.utils.cpp_extension as cpp_extension
+
+    from rnn_lightning.models import compiled
+
+    assert recurrence_kernel() is not None  # built by now, under its name
+    builds = []
+    monkeypatch.setattr(cpp_extension, "load", lambda **kwargs: builds.append(kwargs["name"]) or "rebuilt")
+    compiled.build_recurrences.cache_clear()
+    try:
+        module = compiled.build_recurrences(compiled.NATIVE)
+        assert builds == [] and hasattr(module, "forward_")  # no builder, no ninja: the library itself
+        compiled.build_recurrences.cache_clear()
+
+        def broken(name, path):
+            raise ImportError(f"{path}: file too short")  # as a build killed while linking leaves it
+
+        monkeypatch.setattr(compiled, "_import_library", broken)
+        assert compiled.build_recurrences(compiled.NATIVE) == "rebuilt" and builds == [compiled.extension_name()]
+    finally:
+        compiled.build_recurrences.cache_clear()  # the next caller builds (loads) the real one again
+
+
 def _cpu_flags() -> set[str]:
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()

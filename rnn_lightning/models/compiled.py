@@ -2,10 +2,10 @@
 
 The build goes through ``torch.utils.cpp_extension`` (ninja and the system C++ compiler), once per source,
 compiler flags, CPU and torch version, into torch's extensions folder (``$TORCH_EXTENSIONS_DIR``, by default
-``~/.cache/torch_extensions``); later processes load the built library in well under a second. Where it cannot
-be built (no compiler, an unsupported platform, or switched off by :func:`allow_compiled`), :func:`recurrence_kernel`
-returns None after a one-line warning, and :mod:`rnn_lightning.models.recurrences` runs the tanh RNN's Python loop
-(and the model torch's own LSTM/GRU) instead.
+``~/.cache/torch_extensions``); later processes import the built library directly, in about a millisecond. Where
+it cannot be built (no compiler, an unsupported platform, or switched off by :func:`allow_compiled`),
+:func:`recurrence_kernel` returns None after a one-line warning, and :mod:`rnn_lightning.models.recurrences` runs
+the tanh RNN's Python loop (and the model torch's own LSTM/GRU) instead.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib.util
 import os
 import platform
 import shutil
@@ -33,6 +34,8 @@ FLAGS = ("-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp")
 # The library is built on the machine that runs it, for that machine's CPU (-march=native), and named after it:
 # the kernels' shapes follow the instruction set found (recurrence.cpp, "kVectorRegisters").
 NATIVE = "native"
+# What torch's builder names the library it links.
+LIBRARY_SUFFIX = ".pyd" if sys.platform == "win32" else ".so"
 
 
 class CompiledPathWarning(UserWarning):
@@ -119,8 +122,6 @@ def build_recurrences(target: str) -> ModuleType:
     Raises:
         Exception: Whatever the compiler or torch's build raises.
     """
-    from torch.utils.cpp_extension import load
-
     name = extension_name(target)
     build_directory = torch_extensions_dir() / name
     build_directory.mkdir(parents=True, exist_ok=True)
@@ -134,11 +135,31 @@ def build_recurrences(target: str) -> ModuleType:
         source = build_directory / SOURCE.name
         if not source.is_file() or source.read_bytes() != SOURCE.read_bytes():
             shutil.copyfile(SOURCE, source)
+        built = build_directory / f"{name}{LIBRARY_SUFFIX}"
+        if built.is_file():
+            # The name digests the source, flags, CPU and torch: a library built under it is this very build.
+            # Imported directly it loads in a millisecond, where importing torch's builder and its asking ninja
+            # whether anything changed cost every process 0.2 s of its start-up. A library that does not load (a
+            # build killed while linking) goes through the builder below, which makes it again.
+            with contextlib.suppress(ImportError, OSError):
+                return _import_library(name, built)
+        from torch.utils.cpp_extension import load
+
         if not list(build_directory.glob(f"{name}*.so")):
             print(f"building the compiled recurrences in {build_directory} (once per machine and torch "
                   "installation; about a minute)", file=sys.stderr, flush=True)
         return load(name=name, sources=[str(source)], extra_cflags=[*FLAGS, f"-march={target}"],
                     extra_ldflags=["-fopenmp"], build_directory=str(build_directory), verbose=False)
+
+
+def _import_library(name: str, path: Path) -> ModuleType:
+    """Import the built extension module ``name`` from its file, as torch's ``load()`` does once it is built."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 _why_unavailable: list[str] = []
