@@ -176,6 +176,10 @@ class ModelSettings(_Checked):
     dropout: float = bounded(0.0, Bound(low=0, high=1, high_open=True))
     """In training, zero this share of what the head reads (the recurrent features), at random (0: none, the
     study's)."""
+    members: int = bounded(1, AT_LEAST_ONE)
+    """Recurrent networks in the recurrent part, each with its own embedding, layers and head, initialised apart;
+    the part answers with the mean of their logits (an ensemble of seeds in one model; 1: one network, the
+    study's). Trained apart (ngram_training: apart), each member learns with a loss of its own."""
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,10 @@ def study_spec(num_classes: int = 2) -> TextSpec:
     ("gru", True, 2, {"bidirectional": True, "pooling": "max", "ngram_buckets": 5000}),
     ("rnn", False, 3, {"ngram_buckets": 777}), ("rnn", False, 3, {"ngram_buckets": 777, "ngram_weighting": "nb"}),
     ("gru", True, 2, {"ngram_buckets": 5000, "ngram_weighting": "nb", "ngram_training": "apart"}),
-    ("rnn", True, 3, {"ngram_buckets": 5000, "ngram_weighting": "nb", "ngram_subwords": True})])
+    ("rnn", True, 3, {"ngram_buckets": 5000, "ngram_weighting": "nb", "ngram_subwords": True}),
+    ("rnn", False, 2, {"members": 2}),
+    ("gru", True, 2, {"members": 3, "bidirectional": True, "pooling": "max", "ngram_buckets": 5000,
+                      "ngram_weighting": "nb", "ngram_training": "apart"})])
 def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, mask_padding, num_classes, more):
     torch.manual_seed(0)  # the study's shapes: 4 layers of 32, 500 steps, Keras's initialisation
     module = make_classifier(spec=study_spec(num_classes), cell=cell, mask_padding=mask_padding, **more)
@@ -68,7 +71,8 @@ def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, 
 @pytest.mark.parametrize(("cell", "mask_padding", "more", "cuts"), [
     ("rnn", False, {}, True), ("lstm", False, {}, True), ("gru", False, {}, True), ("gru", True, {}, True),
     ("rnn", False, {"ngram_buckets": 777}, True), ("rnn", False, {"bidirectional": True}, False),
-    ("lstm", False, {"pooling": "max"}, False), ("rnn", True, {"bidirectional": True, "pooling": "mean"}, True)])
+    ("lstm", False, {"pooling": "max"}, False), ("rnn", True, {"bidirectional": True, "pooling": "mean"}, True),
+    ("rnn", False, {"members": 2}, False), ("gru", True, {"members": 2}, True)])
 def test_rows_cut_to_their_groups_longest_answer_as_the_whole_rows(tmp_path, monkeypatch, cell, mask_padding, more,
                                                                    cuts):
     torch.manual_seed(0)
@@ -187,8 +191,10 @@ def test_a_venv_without_torch_classifies_with_the_exported_model(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_bidirectional_pooled_model_trains_predicts_exports_and_answers_the_same(tiny_archive, tmp_path, capsys):
-    args = ["--data.source", str(tiny_archive), "--data.data_dir", str(tmp_path / "data"), "--data.num_words", "30",
+@pytest.mark.parametrize("members", [1, 2])
+def test_a_bidirectional_pooled_model_trains_predicts_exports_and_answers_the_same(tiny_archive, tmp_path, capsys,
+                                                                                   members):
+    args = ["--model.members", str(members), "--data.source", str(tiny_archive), "--data.data_dir", str(tmp_path / "data"), "--data.num_words", "30",
             "--data.maxlen", "24", "--data.batch_size", "16", "--trainer.max_epochs", "1", "--trainer.accelerator",
             "cpu", "--trainer.logdir", str(tmp_path / "logs"), "--model.cell", "gru", "--model.bidirectional", "true",
             "--model.pooling", "max", "--model.mask_padding", "true", "--model.hidden_size", "8"]
@@ -196,7 +202,8 @@ def test_a_bidirectional_pooled_model_trains_predicts_exports_and_answers_the_sa
     assert "(None, 16)" in capsys.readouterr().out  # the summary: both directions' 8 units reach the head
     checkpoint = tmp_path / "logs" / "version_0" / "checkpoints" / "last.ckpt"
     model = load_model(checkpoint)
-    assert model.settings.bidirectional and model.settings.pooling == "max"
+    assert model.settings.bidirectional and model.settings.pooling == "max" and model.settings.members == members
+    assert len(model.model.members or ()) == members - 1  # the checkpoint holds every member's weights
     assert run_command("export", ["--ckpt", str(checkpoint), "--onnx", str(tmp_path / "model.onnx")]) == 0
     sample = texts(12, seed=3, longest=40)
     assert np.abs(np.array(predict_proba(load_model(tmp_path / "model.onnx"), sample))

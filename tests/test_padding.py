@@ -50,7 +50,8 @@ def test_runs_are_rows_of_similar_length_cut_only_where_every_row_is_padding():
     ("rnn", {}, True), ("lstm", {}, True), ("gru", {}, True), ("rnn", {"mask_padding": True}, True),
     ("rnn", {"ngram_buckets": 777, "num_layers": 2}, True), ("gru", {"num_layers": 1}, True),
     ("gru", {"mask_padding": True, "bidirectional": True, "pooling": "max", "ngram_buckets": 500}, True),
-    ("rnn", {"bidirectional": True}, False), ("lstm", {"pooling": "max"}, False)])
+    ("rnn", {"bidirectional": True}, False), ("lstm", {"pooling": "max"}, False), ("rnn", {"members": 2}, False),
+    ("gru", {"mask_padding": True, "members": 2}, True)])
 def test_checkpoint_prediction_in_cut_runs_answers_as_the_whole_rows(monkeypatch, cell, more, cuts):
     torch.manual_seed(0)  # the study's shapes: 500 steps, Keras's initialisation
     spec = TextSpec(TextEncoder.from_ranked(WORDS, num_words=50, maxlen=500), ("negative", "positive"))

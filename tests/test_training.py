@@ -288,6 +288,42 @@ def test_parts_trained_apart_each_learn_from_their_own_loss_and_answer_with_thei
     torch.testing.assert_close(trained_apart, classifier.model.ngrams.weight.grad)
 
 
+def test_an_ensembles_members_each_learn_from_their_own_loss_and_answer_with_their_mean():
+    """Trained apart, member k's gradient is its own loss's alone, as if it had been trained as a seed of its own."""
+    torch.manual_seed(0)
+    classifier = make_classifier(spec=make_spec(50), ngram_buckets=101, ngram_training="apart", num_layers=1,
+                                 embed_dim=4, hidden_size=4, members=3)
+    network = classifier.model
+    assert len(network.members) == 2 and network.members[0].ngrams is None  # recurrent networks alone
+    assert not torch.equal(network.embedding.weight, network.members[0].embedding.weight)  # initialised apart
+    ids = torch.randint(4, 50, (6, 7))
+    labels = torch.tensor([0, 1, 0, 1, 1, 0], dtype=torch.float32)
+    members, branch = network.member_parts(ids)
+    assert len(members) == 3 and all(not torch.equal(members[0], other) for other in members[1:])
+    torch.testing.assert_close(network.parts(ids)[0], torch.stack(members).mean(0))
+    torch.testing.assert_close(members[1], network.members[0].parts(ids)[0])
+
+    loss = classifier.training_step((ids, labels), 0)
+    torch.testing.assert_close(loss, sum(classifier.loss(member.squeeze(-1), labels) for member in members)
+                               + classifier.loss(branch.squeeze(-1), labels))
+    loss.backward()
+    ensemble_gradient = network.members[1].rnn.weight_hh_l0.grad.clone()
+    classifier.zero_grad()
+    classifier.loss(network.members[1].parts(ids)[0].squeeze(-1), labels).backward()
+    torch.testing.assert_close(ensemble_gradient, network.members[1].rnn.weight_hh_l0.grad)
+
+
+def test_one_member_draws_the_weights_it_always_drew_and_more_draw_theirs_after():
+    torch.manual_seed(0)
+    one = make_classifier(spec=make_spec(50)).model
+    torch.manual_seed(0)
+    three = make_classifier(spec=make_spec(50), members=3).model
+    assert one.members is None and set(one.state_dict()) == {key for key in three.state_dict()
+                                                             if not key.startswith("members.")}
+    for key, value in one.state_dict().items():
+        assert torch.equal(value, three.state_dict()[key]), key
+
+
 def test_a_model_trained_apart_logs_each_parts_accuracy_and_the_ablation_reads_them(tiny_datamodule, tiny_run,
                                                                                     tmp_path, capsys):
     """On the tiny data, each part's val and test accuracy goes to TensorBoard; ``ablation`` tabulates two seeds."""

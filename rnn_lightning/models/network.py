@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Iterable, Sequence
 
@@ -79,6 +80,11 @@ class TextRNN(nn.Module):
                              if settings.ngram_buckets and settings.ngram_training == "apart" else None)
         self.register_load_state_dict_pre_hook(_even_mean_where_no_part_weight)
         self.reset_parameters()
+        # The ensemble's other members: recurrent networks alone, each drawing its own initial weights after this
+        # one's (so that a model of one member draws exactly what it always drew).
+        twin = dataclasses.replace(settings, members=1, ngram_buckets=0)
+        self.members = (nn.ModuleList(TextRNN(twin, num_words, num_classes) for _ in range(settings.members - 1))
+                        if settings.members > 1 else None)
 
     def reset_parameters(self) -> None:
         """Keras's initialisers, which suit a plain tanh RNN far better than PyTorch's defaults."""
@@ -109,12 +115,20 @@ class TextRNN(nn.Module):
 
     def parts(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The recurrent part's and the n-gram branch's ``(batch, outputs)`` logits (None: no branch)."""
-        mask = None
-        if self.mask_padding:
-            ids, present = padding_in_front(ids)
-            first = int(present.any(0).long().argmax())  # padding is in front: drop the columns that are all padding
-            ids, mask = ids[:, first:], present[:, first:]
+        ids, mask = self._trimmed(ids)
         return self.part_logits(ids, mask, self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight))
+
+    def _trimmed(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The ids and the mask the recurrences read, for ids with padding anywhere.
+
+        For a network that skips padding, the padding moved in front and the columns that are padding in every row
+        dropped; else the ids as they are, and no mask.
+        """
+        if not self.mask_padding:
+            return ids, None
+        ids, present = padding_in_front(ids)
+        first = int(present.any(0).long().argmax())  # padding is in front: drop the columns that are all padding
+        return ids[:, first:], present[:, first:]
 
     def logits(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool) -> torch.Tensor:
         """The model's logits for ids with any padding in front: see :meth:`features` and :meth:`combine`."""
@@ -122,8 +136,20 @@ class TextRNN(nn.Module):
 
     def part_logits(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool,
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The head's ``(batch, outputs)`` logits and the n-gram branch's (None: no branch), as :meth:`parts`."""
-        return self.parts_of_features(self.features(ids, mask, fast), ids)
+        """The recurrent part's logits (its members' mean) and the n-gram branch's (None: none), as :meth:`parts`."""
+        members, branch = self.member_logits(ids, mask, fast)
+        return mean_of_members(members), branch
+
+    def member_parts(self, ids: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Each member's ``(batch, outputs)`` logits (this network's head first) and the branch's, as :meth:`parts`."""
+        ids, mask = self._trimmed(ids)
+        return self.member_logits(ids, mask, self.fast_cpu_path and supports_fast_path(self.rnn, self.embedding.weight))
+
+    def member_logits(self, ids: torch.Tensor, mask: torch.Tensor | None, fast: bool,
+                      ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Each member's head's logits, this network's first, and the n-gram branch's, for ids as :meth:`features`."""
+        recurrent, branch = self.parts_of_features(self.features(ids, mask, fast), ids)
+        return [recurrent, *(member.part_logits(ids, mask, fast)[0] for member in self.members or ())], branch
 
     def parts_of_features(self, features: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The head's logits for what it reads (:meth:`features`) and the n-gram branch's for the ids (None: none)."""
@@ -301,6 +327,11 @@ def _even_mean_where_no_part_weight(module: TextRNN, state_dict: dict[str, torch
     # Models trained apart before the share was chosen answered with the even mean of their parts.
     if module.part_weight is not None:
         state_dict.setdefault(f"{prefix}part_weight", torch.tensor(0.5))
+
+
+def mean_of_members(members: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The recurrent part's logits from its members' (``members`` setting): their mean; one member's as they are."""
+    return members[0] if len(members) == 1 else torch.stack(list(members)).mean(0)
 
 
 def squeeze_single_logit(logits: torch.Tensor) -> torch.Tensor:

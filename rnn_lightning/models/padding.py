@@ -26,9 +26,11 @@ def resumes_after_padding(network: TextRNN) -> bool:
     """Whether cut rows start from the padding's state: a one-way, unmasked, last-state network.
 
     (A masked one skips the padding anyway; a bidirectional one's reverse direction reads the padding after each
-    text's words, and pooling reads the padding's outputs, so neither is the same for every text.)
+    text's words, and pooling reads the padding's outputs, so neither is the same for every text. An ensemble's
+    members are left whole rather than each given its padding's states.)
     """
-    return not network.mask_padding and not network.rnn.bidirectional and network.pooling == "last"
+    return (not network.mask_padding and not network.rnn.bidirectional and network.pooling == "last"
+            and network.members is None)  # each member would need its own padding's state
 
 
 def cuts_padding(network: TextRNN) -> bool:

@@ -21,7 +21,7 @@ from torchmetrics.classification import (
 
 from rnn_lightning.data.spec import TextSpec, is_binary
 from rnn_lightning.models.classifier import TextPredictor, class_probabilities
-from rnn_lightning.models.network import TextRNN, mix_parts, squeeze_single_logit
+from rnn_lightning.models.network import TextRNN, mean_of_members, mix_parts, squeeze_single_logit
 from rnn_lightning.models.saved import TEXT_SPEC_KEY, CheckpointError, checkpoint_parts, load_checkpoint_into
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
 
@@ -170,10 +170,12 @@ class TextClassifier(TextPredictor, L.LightningModule):
             return self._shared_step(batch, "train", self.train_metrics)[0]
         # Trained apart: each part's own loss, so that each becomes a classifier of its own (an ensemble). The
         # loss logged is still the model's, comparable with val/loss.
+        # An ensemble's members each learn alone too, as seeds trained apart would.
         ids, labels = batch
-        recurrent, branch = self.model.parts(ids)
+        members, branch = self.model.member_parts(ids)
+        recurrent = mean_of_members(members)
         self._log_step(self.model.combine(recurrent, branch), labels, "train", self.train_metrics)
-        return (self.loss(squeeze_single_logit(recurrent), labels)
+        return (sum(self.loss(squeeze_single_logit(member), labels) for member in members)
                 + self.loss(squeeze_single_logit(branch), labels))
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
