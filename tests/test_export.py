@@ -194,7 +194,8 @@ def test_a_venv_without_torch_classifies_with_the_exported_model(tmp_path):
 @pytest.mark.parametrize("members", [1, 2])
 def test_a_bidirectional_pooled_model_trains_predicts_exports_and_answers_the_same(tiny_archive, tmp_path, capsys,
                                                                                    members):
-    args = ["--model.members", str(members), "--data.source", str(tiny_archive), "--data.data_dir", str(tmp_path / "data"), "--data.num_words", "30",
+    args = ["--model.members", str(members), "--data.source", str(tiny_archive), "--data.data_dir",
+            str(tmp_path / "data"), "--data.num_words", "30",
             "--data.maxlen", "24", "--data.batch_size", "16", "--trainer.max_epochs", "1", "--trainer.accelerator",
             "cpu", "--trainer.logdir", str(tmp_path / "logs"), "--model.cell", "gru", "--model.bidirectional", "true",
             "--model.pooling", "max", "--model.mask_padding", "true", "--model.hidden_size", "8"]

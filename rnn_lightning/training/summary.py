@@ -42,6 +42,9 @@ def keras_summary(model: TextRNN, maxlen: int | None = None) -> str:
         shape = f"(None, {time}, {width})" if layer < rnn.num_layers - 1 else f"(None, {model.head.in_features})"
         rows.append((f"{model.cell}_{layer + 1} ({type(rnn).__name__})", shape, *_count(per_layer[layer])))
     rows.append(("head (Linear)", f"(None, {model.head.out_features})", *_count(list(model.head.parameters()))))
+    if model.members is not None:  # the ensemble's other members, each the network above without the branch
+        rows.append((f"members ({len(model.members)} x TextRNN)", f"(None, {model.head.out_features})",
+                     *_count(list(model.members.parameters()))))
     if model.ngrams is not None:
         rows.append(("ngrams (Embedding)", f"(None, {model.ngrams.embedding_dim})",
                      *_count(list(model.ngrams.parameters()))))
