@@ -20,6 +20,12 @@ start=$SECONDS
 "$BIN/rnn-lightning" fit --recipe strong --trainer.test true --data.source "$DATA/sst2" --data.labels '[negative,positive]' \
   --data.maxlen 64 --trainer.logdir "$OUT/sst2" 2>&1 | tail -n 17 | tee "$OUT/sst2.txt"
 where | tee -a "$OUT/sst2.txt"
+# SST-2 again, with the recipe for short texts: strong's recurrent part as an ensemble of three wider networks.
+start=$SECONDS
+"$BIN/rnn-lightning" fit --recipe strong-ensemble --trainer.test true --data.source "$DATA/sst2" \
+  --data.labels '[negative,positive]' --data.maxlen 64 --trainer.logdir "$OUT/sst2-ensemble" 2>&1 | tail -n 17 \
+  | tee "$OUT/sst2-ensemble.txt"
+where | tee -a "$OUT/sst2-ensemble.txt"
 # AG News subset: train.csv (4,000 rows), dev.csv (1,000) for validation and test.csv (1,000), all disjoint.
 start=$SECONDS
 "$BIN/rnn-lightning" fit --recipe strong --trainer.test true --data.source "$DATA/ag_news_subset" --data.maxlen 100 \

@@ -58,20 +58,29 @@ def test_dropout_is_off_by_default_and_only_in_training():
     assert torch.equal(network(ids), network(ids))
 
 
+def test_the_ensemble_recipe_is_the_strong_one_with_a_wider_recurrent_part_of_three_members():
+    strong, ensemble = (flatten(yaml.safe_load(recipe_path(name).read_text()))
+                        for name in ("strong", "strong-ensemble"))
+    changed = {key: value for key, value in ensemble.items() if strong.get(key) != value}
+    assert changed == {"model.hidden_size": 128, "model.embed_dim": 128, "model.members": 3}
+    assert set(strong) <= set(ensemble)  # nothing of strong's left out
+
+
 @pytest.mark.slow
-def test_the_strong_recipe_fits_with_its_baseline_tests_predicts_and_serves(tiny_archive, tmp_path, capsys):
+@pytest.mark.parametrize("name", ["strong", "strong-ensemble"])
+def test_the_strong_recipes_fit_with_their_baselines_test_predict_and_serve(tiny_archive, tmp_path, capsys, name):
     logs = tmp_path / "logs"
     small = ["--data.source", str(tiny_archive), "--data.data_dir", str(tmp_path / "data"), "--data.num_words", "30",
              "--data.maxlen", "24", "--data.batch_size", "16", "--trainer.max_epochs", "2", "--trainer.accelerator",
              "cpu", "--trainer.logdir", str(logs), "--model.hidden_size", "8", "--model.embed_dim", "8",
              "--model.ngram_buckets", "101"]
-    assert run_command("fit", ["--recipe", "strong", *small]) == 0
+    assert run_command("fit", ["--recipe", name, *small]) == 0
     report = capsys.readouterr().out
     assert "baseline, TF-IDF (1-2 grams) + logistic regression on the same rows: val/acc" in report
     assert "baseline, fastText (words and word pairs, 10 epochs) on the same rows: val/acc" in report
     checkpoint = logs / "version_0" / "checkpoints" / "last.ckpt"
     model = load_model(checkpoint)
-    recipe = yaml.safe_load(recipe_path("strong").read_text())["model"]
+    recipe = yaml.safe_load(recipe_path(name).read_text())["model"]
     assert all(getattr(model.settings, key) == value for key, value in recipe.items()
                if key not in ("hidden_size", "embed_dim", "ngram_buckets"))
     assert model.model.ngram_scale.any()  # the n-grams' weights, counted on the training texts, in the checkpoint
