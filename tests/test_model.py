@@ -126,7 +126,7 @@ def test_keras_summary_lists_layers_shapes_and_totals():
 def test_the_summary_counts_an_ensembles_other_members_in_a_row_of_their_own():
     text = keras_summary(make_network(members=3), maxlen=500)
     members = next(line for line in text.splitlines() if line.startswith("members"))
-    assert members.split()[:3] == ["members", "(2", "x"] and members.split()[-2:] == ["656,962", "656,706"]
+    assert members.split()[:4] == ["members", "2-3", "(2", "x"] and members.split()[-2:] == ["656,962", "656,706"]
     assert "Total params: 985,443" in text and "Trainable params: 985,059" in text  # three study networks
 
 

@@ -43,7 +43,8 @@ def keras_summary(model: TextRNN, maxlen: int | None = None) -> str:
         rows.append((f"{model.cell}_{layer + 1} ({type(rnn).__name__})", shape, *_count(per_layer[layer])))
     rows.append(("head (Linear)", f"(None, {model.head.out_features})", *_count(list(model.head.parameters()))))
     if model.members is not None:  # the ensemble's other members, each the network above without the branch
-        rows.append((f"members ({len(model.members)} x TextRNN)", f"(None, {model.head.out_features})",
+        others = len(model.members)
+        rows.append((f"members 2-{others + 1} ({others} x TextRNN)", f"(None, {model.head.out_features})",
                      *_count(list(model.members.parameters()))))
     if model.ngrams is not None:
         rows.append(("ngrams (Embedding)", f"(None, {model.ngrams.embedding_dim})",
