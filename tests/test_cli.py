@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from rnn_lightning.settings import LINKS, SETTINGS_GROUPS
 
@@ -163,3 +165,13 @@ def test_fit_hands_mask_padding_to_the_model_and_the_batches(tiny_archive, tmp_p
             "--mask-padding", "--seed", "7"]
     assert run_command("fit", args) == 0
     assert seen == {"mask": True, "grouped": True, "seed": 7}
+
+
+@given(st.lists(st.sampled_from(["word", "a", " ", "  ", "\t", "\n", "\u00a0", "é", "longerwordthanmost"]), max_size=80)
+       .map("".join), st.integers(1, 70))
+@example("x" + " " * 500 + "y", 60)  # whitespace that outlasts the first look at the text's start
+def test_a_verdict_shows_the_opening_of_the_text_with_its_whitespace_collapsed(text, width):
+    from rnn_lightning.cli.predict import opening
+
+    collapsed = " ".join(text.split())
+    assert opening(text, width) == collapsed[:width] + ("..." if len(collapsed) > width else "")

