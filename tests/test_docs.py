@@ -15,7 +15,7 @@ SHELL_SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 SCRIPTS = {"fit": "fit", "predict": "predict", "serve": "serve", "inspect_data": "inspect", "plot": "plot",
            "bench": "bench", "probe_gradients": "probe", "distance_experiment": "distance",
            "depth_experiment": "depth", "bench_serve": "loadtest", "screenshot_page": "screenshot",
-           "bench_predict": "timepredict"}
+           "bench_predict": "timepredict", "folds": "folds"}
 STOP = {">", "|", "&&", ";", "2>&1", "2>"}
 
 

@@ -22,7 +22,7 @@ COMMANDS = {name: f"rnn_lightning.cli.{module}" for name, module in (
     ("fit", "fit"), ("test", "test"), ("predict", "predict"), ("serve", "serve"), ("inspect", "inspect"),
     ("plot", "plot"), ("bench", "bench"), ("probe", "probe"), ("distance", "distance"), ("depth", "depth"),
     ("loadtest", "loadtest"), ("screenshot", "screenshot"), ("flags", "flags"), ("export", "export"),
-    ("timepredict", "timepredict"), ("ablation", "ablation"))}
+    ("timepredict", "timepredict"), ("ablation", "ablation"), ("folds", "folds"))}
 
 # The optional extra that brings each package a subcommand may need (pyproject.toml's optional-dependencies).
 EXTRA_OF = {**dict.fromkeys(("torch", "lightning", "torchmetrics", "tensorboard", "matplotlib", "filelock",
