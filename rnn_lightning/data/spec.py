@@ -74,3 +74,29 @@ class TextSpec:
                        {key: int(words[key]) for key in LENGTH_PERCENTILES} if complete else None)
         except (KeyError, TypeError) as error:
             raise ValueError(f"not a text spec: {error!r}") from error
+
+
+class ReadsTextSpec:
+    """The names and sizes of a model's text spec, for a class that holds one as ``text``.
+
+    Shared by both forms of a trained model (a checkpoint's ``Classifier`` and an exported ``PortableClassifier``),
+    which answer them alike; it lives here so that the exported form needs no torch.
+    """
+
+    text: TextSpec
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self.text.encoder
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.text.label_names
+
+    @property
+    def num_classes(self) -> int:
+        return self.text.num_classes
+
+    @property
+    def binary(self) -> bool:
+        return self.text.binary

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnn_lightning.data.spec import TextSpec
-from rnn_lightning.data.text import TextEncoder, runs_cut_to_words
+from rnn_lightning.data.spec import ReadsTextSpec, TextSpec
+from rnn_lightning.data.text import runs_cut_to_words
 from rnn_lightning.models.denormals import denormals_flushed
 from rnn_lightning.models.network import TextRNN
 from rnn_lightning.models.padding import PaddingStates, cuts_padding, logits_after_padding, resumes_after_padding
@@ -28,7 +28,7 @@ def class_probabilities(logits: torch.Tensor, binary: bool) -> torch.Tensor:
     return torch.softmax(logits, dim=-1)
 
 
-class TextPredictor:
+class TextPredictor(ReadsTextSpec):
     """Raw text's side of a classifier: its spec's names and sizes, and probabilities for padded ids.
 
     Shared by :class:`Classifier` (for prediction) and the training ``TextClassifier``, so that a module just
@@ -36,24 +36,7 @@ class TextPredictor:
     :class:`TextSpec`) and ``settings`` (:class:`ModelSettings`), has a ``device``, and maps ids to logits.
     """
 
-    text: TextSpec
     settings: ModelSettings
-
-    @property
-    def encoder(self) -> TextEncoder:
-        return self.text.encoder
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.text.label_names
-
-    @property
-    def num_classes(self) -> int:
-        return self.text.num_classes
-
-    @property
-    def binary(self) -> bool:
-        return self.text.binary
 
     @property
     def skips_padding(self) -> bool:

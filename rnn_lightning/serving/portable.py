@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from rnn_lightning.data.spec import TextSpec
-from rnn_lightning.data.text import TextEncoder, runs_cut_to_words
+from rnn_lightning.data.spec import ReadsTextSpec, TextSpec
+from rnn_lightning.data.text import runs_cut_to_words
 from rnn_lightning.models.saved import EXPORT_FORMAT as FORMAT
 from rnn_lightning.models.saved import CheckpointError
 
 
-class PortableClassifier:
+class PortableClassifier(ReadsTextSpec):
     """An exported classifier and its text spec: padded ids in, every class's probability out.
 
     Args:
@@ -75,22 +75,6 @@ class PortableClassifier:
         except ValueError as error:
             raise CheckpointError(f"{path}: its text spec is unreadable ({error})") from error
         return cls(session, text, settings, metadata.get(FORMAT.cut_padding_key) == "true")
-
-    @property
-    def encoder(self) -> TextEncoder:
-        return self.text.encoder
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.text.label_names
-
-    @property
-    def num_classes(self) -> int:
-        return self.text.num_classes
-
-    @property
-    def binary(self) -> bool:
-        return self.text.binary
 
     @property
     def skips_padding(self) -> bool:
