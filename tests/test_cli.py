@@ -170,6 +170,7 @@ def test_fit_hands_mask_padding_to_the_model_and_the_batches(tiny_archive, tmp_p
 @given(st.lists(st.sampled_from(["word", "a", " ", "  ", "\t", "\n", "\u00a0", "é", "longerwordthanmost"]), max_size=80)
        .map("".join), st.integers(1, 70))
 @example("x" + " " * 500 + "y", 60)  # whitespace that outlasts the first look at the text's start
+@example("x" * 60 + " " * 62 + "y", 60)  # the first look ends exactly at the width, and the text goes on
 def test_a_verdict_shows_the_opening_of_the_text_with_its_whitespace_collapsed(text, width):
     from rnn_lightning.cli.predict import opening
 
