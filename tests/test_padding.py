@@ -59,12 +59,14 @@ def test_checkpoint_prediction_in_cut_runs_answers_as_the_whole_rows(monkeypatch
     if module.model.ngrams is not None:  # as learnt: the padding's bucket stays zero
         torch.nn.init.normal_(module.model.ngrams.weight[1:], std=0.5)
     assert module.cuts_padding == cuts
-    widths = []
+    shapes = []
     run = module._probabilities
-    monkeypatch.setattr(module, "_probabilities", lambda ids, width: widths.append(ids.shape[1]) or run(ids, width))
+    monkeypatch.setattr(module, "_probabilities", lambda ids, width: shapes.append(ids.shape) or run(ids, width))
     ids = padded_ids(150)
     assert np.abs(module.probabilities_of(ids) - whole_rows(module, ids)).max() <= 1e-5
-    assert (max(widths) <= 60 and len(widths) == 3) if cuts else widths == [500]
+    # Runs of ROWS_PER_RUN rows at the most, cut or not: memory does not grow with the batch.
+    assert [rows for rows, _ in shapes] == [64, 64, 22]
+    assert max(width for _, width in shapes) <= 60 if cuts else {width for _, width in shapes} == {500}
 
 
 def test_the_padding_states_follow_the_weights_as_they_change():

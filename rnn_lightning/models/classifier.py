@@ -54,17 +54,21 @@ class TextPredictor(ReadsTextSpec):
     def probabilities_of(self, ids: np.ndarray) -> np.ndarray:
         """``(texts, classes)`` float32 probabilities for padded ids, with subnormals flushed meanwhile.
 
-        Where the network allows it (:attr:`cuts_padding`), rows run in groups of similar length, each cut to its
-        longest row: the answers are those of the whole rows, at the cost of the words alone.
+        Rows run :data:`ROWS_PER_RUN` at a time, so memory does not grow with the batch. Where the network allows it
+        (:attr:`cuts_padding`), each run holds rows of similar length, cut to its longest row: the answers are those
+        of the whole rows, at the cost of the words alone.
         """
         was_training = self.training
         self.eval()
         try:
             with denormals_flushed(), torch.inference_mode():
-                if not self.cuts_padding or len(ids) == 0:
+                if len(ids) == 0:
                     return self._probabilities(ids, ids.shape[1])
+                runs = (runs_cut_to_words(ids, ROWS_PER_RUN) if self.cuts_padding else
+                        ((np.arange(begin, min(begin + ROWS_PER_RUN, len(ids))), 0)
+                         for begin in range(0, len(ids), ROWS_PER_RUN)))
                 probabilities = np.empty((len(ids), self.num_classes), dtype=np.float32)
-                for rows, start in runs_cut_to_words(ids, ROWS_PER_RUN):
+                for rows, start in runs:
                     probabilities[rows] = self._probabilities(ids[rows, start:], ids.shape[1])
                 return probabilities
         finally:
