@@ -82,13 +82,14 @@ def test_rows_cut_to_their_groups_longest_answer_as_the_whole_rows(tmp_path, mon
     exported = load_model(export_onnx(module, tmp_path / "model.onnx"))
     assert exported.cuts_padding == cuts  # only where padding in front leaves the same state for every text
     assert exported.overlaps_encoding and not module.overlaps_encoding  # one call a run of rows, against dozens
-    widths = []
+    shapes = []
     run = exported._run
-    monkeypatch.setattr(exported, "_run", lambda ids: widths.append(ids.shape[1]) or run(ids))
+    monkeypatch.setattr(exported, "_run", lambda ids: shapes.append(ids.shape) or run(ids))
     sample = texts(150, seed=1, longest=60)  # three groups of rows, each far shorter than maxlen 500
     got = np.array(predict_proba(exported, sample, batch_size=150))
     assert np.abs(got - np.array(predict_proba(module, sample))).max() <= 1e-5
-    assert (max(widths) < 100 and len(widths) == 3) if cuts else set(widths) == {500}
+    assert [rows for rows, _ in shapes] == [64, 64, 22]  # cut or not, runs of 64 rows at the most
+    assert max(width for _, width in shapes) < 100 if cuts else {width for _, width in shapes} == {500}
 
 
 @pytest.mark.parametrize(("cell", "mask_padding", "recurrent_op"), [

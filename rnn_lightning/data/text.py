@@ -195,3 +195,17 @@ def runs_cut_to_words(ids: np.ndarray, rows_per_run: int) -> Iterator[tuple[np.n
     for begin in range(0, len(ids), rows_per_run):
         rows = order[begin:begin + rows_per_run]
         yield rows, int(first[rows].min())
+
+
+def row_runs(ids: np.ndarray, rows_per_run: int, cut_to_words: bool) -> Iterator[tuple[np.ndarray, int]]:
+    """Runs of at most ``rows_per_run`` rows, each with the first column to read: what prediction runs at once.
+
+    Runs bound the memory of one pass whatever the batch. With ``cut_to_words`` they are
+    :func:`runs_cut_to_words`; else the rows in order, each run read from the first column.
+    """
+    if cut_to_words:
+        yield from runs_cut_to_words(ids, rows_per_run)
+        return
+    for begin in range(0, len(ids), rows_per_run):
+        yield np.arange(begin, min(begin + rows_per_run, len(ids))), 0
+

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from rnn_lightning.data.spec import ReadsTextSpec, TextSpec
-from rnn_lightning.data.text import runs_cut_to_words
+from rnn_lightning.data.text import row_runs
 from rnn_lightning.models.denormals import denormals_flushed
 from rnn_lightning.models.network import TextRNN
 from rnn_lightning.models.padding import PaddingStates, cuts_padding, logits_after_padding, resumes_after_padding
@@ -64,11 +64,8 @@ class TextPredictor(ReadsTextSpec):
             with denormals_flushed(), torch.inference_mode():
                 if len(ids) == 0:
                     return self._probabilities(ids, ids.shape[1])
-                runs = (runs_cut_to_words(ids, ROWS_PER_RUN) if self.cuts_padding else
-                        ((np.arange(begin, min(begin + ROWS_PER_RUN, len(ids))), 0)
-                         for begin in range(0, len(ids), ROWS_PER_RUN)))
                 probabilities = np.empty((len(ids), self.num_classes), dtype=np.float32)
-                for rows, start in runs:
+                for rows, start in row_runs(ids, ROWS_PER_RUN, self.cuts_padding):
                     probabilities[rows] = self._probabilities(ids[rows, start:], ids.shape[1])
                 return probabilities
         finally:

