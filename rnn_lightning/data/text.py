@@ -208,4 +208,3 @@ def row_runs(ids: np.ndarray, rows_per_run: int, cut_to_words: bool) -> Iterator
         return
     for begin in range(0, len(ids), rows_per_run):
         yield np.arange(begin, min(begin + rows_per_run, len(ids))), 0
-
