@@ -71,3 +71,12 @@ def test_the_subcommand_writes_the_folds_and_names_them(tmp_path, capsys):
     assert run_command("folds", [str(tmp_path / "train.csv"), "--out", str(tmp_path / "f"), "--folds", "2"]) == 0
     assert capsys.readouterr().out.count("--data.source") == 2 and (tmp_path / "f" / "fold_1" / "dev.csv").is_file()
     assert run_command("folds", [str(tmp_path / "missing.csv"), "--out", str(tmp_path / "g")]) == 2
+
+
+def test_a_byte_order_mark_is_dropped_and_undecodable_bytes_pass_through_as_they_were(tmp_path):
+    lines = [f"{i % 2},review number {i}".encode() for i in range(10)]
+    lines[4] = b"1,bytes \xff\xfe that are not UTF-8"  # the corpus reports this line when a fold is read
+    (tmp_path / "train.csv").write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n")
+    folders = write_folds(tmp_path / "train.csv", tmp_path / "folds", folds=2)
+    written = [line for folder in folders for line in (folder / "dev.csv").read_bytes().splitlines()]
+    assert sorted(written) == sorted(lines)  # the first row without its BOM, the bad bytes unchanged

@@ -10,6 +10,7 @@ skipped and counted per reason. Encoding and caching are :mod:`rnn_lightning.dat
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
+from typing import Any
 
 from rnn_lightning.data.columns import SAMPLE_ROWS, detect_columns, looks_like_a_header
 from rnn_lightning.data.download import file_digest
@@ -240,7 +242,7 @@ def _records(path: Path, options: ReadOptions) -> Iterator[_Record]:
         return
     kind = FORMATS.get(path.suffix.lower())
     if kind in ("csv", "tsv"):
-        yield from _delimited_records(path, options, "\t" if kind == "tsv" else ",")
+        yield from _delimited_records(path, options, delimiter_of(path))
     elif kind == "jsonl":
         yield from _json_lines_records(path, options)
     elif kind == "parquet":
@@ -265,47 +267,69 @@ def _checked(where: str, text: str | None, label: str | None, max_bytes: int) ->
     return _Record(where, text, label.strip())
 
 
-def _delimited_records(path: Path, options: ReadOptions, delimiter: str) -> Iterator[_Record]:
+def delimiter_of(path: Path) -> str | None:
+    """The field delimiter of a CSV (``,``) or TSV (tab) file, by its suffix; None for any other format."""
+    return {"csv": ",", "tsv": "\t"}.get(FORMATS.get(path.suffix.lower(), ""))
+
+
+def delimited_dialect(delimiter: str) -> dict[str, object]:
+    """The csv module's settings for a delimited file as the corpus reads it, and to write one it reads alike.
+
+    TSV as GLUE writes it: no quoting, so a quote character is just text. CSV: quoted where a field needs it.
+    """
+    if delimiter == "\t":
+        return {"delimiter": delimiter, "quoting": csv.QUOTE_NONE, "quotechar": None}
+    return {"delimiter": delimiter, "quoting": csv.QUOTE_MINIMAL}
+
+
+@contextlib.contextmanager
+def delimited_rows(path: Path, delimiter: str) -> Iterator[Any]:  # a csv reader: rows, and its line_num
+    """A ``csv.reader`` over a delimited file, as the corpus reads it: a BOM dropped, undecodable bytes kept.
+
+    Undecodable bytes stay in the fields (``surrogateescape``), so one bad line is reported rather than ending the
+    file, and a field may be as long as it likes (the corpus checks its own byte limit per field).
+    """
     previous_limit = csv.field_size_limit(_CSV_FIELD_LIMIT)
     try:
-        # surrogateescape keeps undecodable bytes, so one bad line is reported rather than ending the file.
         with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-            # TSV as GLUE writes it: no quoting, so a quote character is just text.
-            quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-            reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
-            first = next(reader, None)
-            if first is None:
-                return
-            next_line = reader.line_num + 1  # a quoted field may span lines: a row starts after the previous one
-            ahead = []  # the rows after the first, read ahead to tell a header and the columns by their content
-            for fields in islice(reader, SAMPLE_ROWS):
-                ahead.append((next_line, fields))
-                next_line = reader.line_num + 1
-            sample = [fields for _, fields in ahead if len(fields) == len(first)]
-            header = options.header if options.header is not None else _looks_like_header(first, sample, options)
-            text_at, label_at = _columns(path, first if header else None, first,
-                                         sample if header else [first, *sample], options)
-            width = len(first)
-
-            def record(fields: list[str], line: int) -> _Record | None:
-                if not fields:
-                    return None  # a blank line holds no row (csv reports it as an empty list)
-                where = f"{path}, line {line}"
-                if len(fields) != width:
-                    return _Record(where, problem=FIELD_COUNT, detail=f" ({len(fields)}, expected {width})")
-                return _checked(where, fields[text_at], fields[label_at], options.max_text_bytes)
-
-            if not header and (first_record := record(first, 1)) is not None:
-                yield first_record
-            for line, fields in ahead:
-                if (row := record(fields, line)) is not None:
-                    yield row
-            for fields in reader:
-                line, next_line = next_line, reader.line_num + 1
-                if (row := record(fields, line)) is not None:
-                    yield row
+            yield csv.reader(handle, **delimited_dialect(delimiter))
     finally:
         csv.field_size_limit(previous_limit)
+
+
+def _delimited_records(path: Path, options: ReadOptions, delimiter: str) -> Iterator[_Record]:
+    with delimited_rows(path, delimiter) as reader:
+        first = next(reader, None)
+        if first is None:
+            return
+        next_line = reader.line_num + 1  # a quoted field may span lines: a row starts after the previous one
+        ahead = []  # the rows after the first, read ahead to tell a header and the columns by their content
+        for fields in islice(reader, SAMPLE_ROWS):
+            ahead.append((next_line, fields))
+            next_line = reader.line_num + 1
+        sample = [fields for _, fields in ahead if len(fields) == len(first)]
+        header = options.header if options.header is not None else _looks_like_header(first, sample, options)
+        text_at, label_at = _columns(path, first if header else None, first,
+                                     sample if header else [first, *sample], options)
+        width = len(first)
+
+        def record(fields: list[str], line: int) -> _Record | None:
+            if not fields:
+                return None  # a blank line holds no row (csv reports it as an empty list)
+            where = f"{path}, line {line}"
+            if len(fields) != width:
+                return _Record(where, problem=FIELD_COUNT, detail=f" ({len(fields)}, expected {width})")
+            return _checked(where, fields[text_at], fields[label_at], options.max_text_bytes)
+
+        if not header and (first_record := record(first, 1)) is not None:
+            yield first_record
+        for line, fields in ahead:
+            if (row := record(fields, line)) is not None:
+                yield row
+        for fields in reader:
+            line, next_line = next_line, reader.line_num + 1
+            if (row := record(fields, line)) is not None:
+                yield row
 
 
 def _looks_like_header(first: list[str], sample: list[list[str]], options: ReadOptions) -> bool:

@@ -12,11 +12,7 @@ import random
 import shutil
 from pathlib import Path
 
-from rnn_lightning.data.corpus import CLASS_NAMES_FILE
-
-# Read and written as the corpus reads them (TSV as GLUE writes it: unquoted), so a fold keeps its fields exactly.
-DIALECTS: dict[str, dict[str, object]] = {".csv": {"delimiter": ","},
-                                          ".tsv": {"delimiter": "\t", "quoting": csv.QUOTE_NONE, "quotechar": None}}
+from rnn_lightning.data.corpus import CLASS_NAMES_FILE, delimited_dialect, delimited_rows, delimiter_of
 
 
 def write_folds(train: str | Path, out: str | Path, folds: int = 5, seed: int = 0, header: bool = False,
@@ -40,13 +36,15 @@ def write_folds(train: str | Path, out: str | Path, folds: int = 5, seed: int = 
         ValueError: For another format, fewer than 2 folds, or fewer rows than folds.
     """
     train, out = Path(train), Path(out)
-    dialect = DIALECTS.get(train.suffix.lower())
-    if dialect is None:
+    delimiter = delimiter_of(train)
+    if delimiter is None:
         raise ValueError(f"{train}: folds are made of a .csv or .tsv file, not {train.suffix or 'one without suffix'}")
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
-    with train.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle, **dialect))
+    # Read as the corpus reads it and written so that it reads the same: the fields as they were, bad bytes and all
+    # (the corpus reports those when a fold is fitted).
+    with delimited_rows(train, delimiter) as reader:
+        rows = list(reader)
     top, rows = (rows[:1], rows[1:]) if header else ([], rows)
     if len(rows) < folds:
         raise ValueError(f"{train} has {len(rows)} row(s), fewer than {folds} folds")
@@ -58,8 +56,9 @@ def write_folds(train: str | Path, out: str | Path, folds: int = 5, seed: int = 
         folder.mkdir(parents=True, exist_ok=True)
         parts = {"train": [row for index, row in enumerate(rows) if index % folds != fold], "dev": rows[fold::folds]}
         for name, part in parts.items():
-            with (folder / f"{name}{train.suffix}").open("w", newline="", encoding="utf-8") as handle:
-                csv.writer(handle, lineterminator="\n", **dialect).writerows(top + part)
+            with (folder / f"{name}{train.suffix}").open("w", newline="", encoding="utf-8",
+                                                         errors="surrogateescape") as handle:
+                csv.writer(handle, lineterminator="\n", **delimited_dialect(delimiter)).writerows(top + part)
         if classes.is_file():
             shutil.copy(classes, folder / CLASS_NAMES_FILE)
         folders.append(folder)
