@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rnn_lightning.data.columns import SAMPLE_ROWS
 from rnn_lightning.data.corpus import (
     EMPTY_TEXT,
     FIELD_COUNT,
@@ -99,6 +100,23 @@ def test_parquet(tmp_path):
     assert list(source.rows("train", skipped)) == [("one", 0), ("two", 1)] and skipped == {EMPTY_TEXT: 1}
     with pytest.raises(BadRowError, match=r"train\.parquet, row 3: empty text"):
         rows(CorpusSource(path))
+
+
+def test_parquet_columns_are_found_as_a_csv_file_with_a_header_finds_them(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.table({"Id": ["r1", "r2"], "Review": ["fine film", "dull film"], "Sentiment": ["pos", "neg"],
+                             "Summary": ["fine", "dull"]}), path)
+    assert list(CorpusSource(path).rows("train")) == [("fine film", 1), ("dull film", 0)]  # known names, any case
+    for told in ({"text_column": "summary"}, {"text_column": "3", "label_column": "SENTIMENT"}):
+        assert list(CorpusSource(path, options=ReadOptions(**told)).rows("train")) == [("fine", 1), ("dull", 0)]
+    for told, message in (({"text_column": "title"}, "no column 'title' \\(columns: Id, Review, Sentiment, Summary\\)"),
+                          ({"label_column": "4"}, "--label-column 4 is past the 4 column"),
+                          ({"text_column": "2"}, "cannot be the same column")):
+        with pytest.raises(ValueError, match=message):
+            _ = CorpusSource(path, options=ReadOptions(**told)).label_names
 
 
 def test_a_folder_per_label_and_split_folders(tmp_path):
@@ -247,12 +265,14 @@ def test_a_label_folders_identity_changes_with_its_files(tmp_path):
 def test_a_folder_of_labels_reports_bad_files_by_name(tmp_path):
     write(tmp_path / "a" / "1.txt", "fine")
     write(tmp_path / "a" / "2.txt", b"\xff\xfe")
+    write(tmp_path / "a" / "3.txt", "after a bad one")  # a skipped file does not end its folder
+    write(tmp_path / "b" / "0.txt", "far too long for the limit")
     write(tmp_path / "b" / "1.txt", "   ")
     write(tmp_path / "b" / "2.txt", "also fine")
     skipped = Counter()
-    assert list(CorpusSource(tmp_path, skip_bad_rows=True).rows("train", skipped)) == [("fine", 0),
-                                                                                       ("also fine", 1)]
-    assert skipped == {NOT_UTF8: 1, EMPTY_TEXT: 1}
+    source = CorpusSource(tmp_path, skip_bad_rows=True, options=ReadOptions(max_text_bytes=20))
+    assert list(source.rows("train", skipped)) == [("fine", 0), ("after a bad one", 0), ("also fine", 1)]
+    assert skipped == {NOT_UTF8: 1, EMPTY_TEXT: 1, TOO_LONG: 1}
     with pytest.raises(BadRowError, match=f"{tmp_path / 'a' / '2.txt'}: {NOT_UTF8}"):
         rows(CorpusSource(tmp_path))
 
@@ -294,6 +314,53 @@ def test_columns_of_unknown_names_are_told_by_their_content(tmp_path, form):
     # The text is the long, mostly distinct column; the label the one of few values; the id and the constant neither.
     assert source.label_names == ("no", "yes")
     assert list(source.rows("train"))[:2] == [("a review of film 0, dull", 1), ("a review of film 1, great", 0)]
+
+
+def test_a_text_is_told_by_its_words_from_distinct_codes_of_about_its_length(tmp_path):
+    # Phrases of two words (SST-2's are often that short) against reference codes nearly as long, one in ten with a
+    # suffix after a space: a column is text when most of its values have more than one word, not when some do.
+    fields = {"code": lambda i: f"ref-{i:05d}" + (" b" if i % 10 == 0 else ""),
+              "phrase": lambda i: f"film{i} {('great', 'dull')[i % 2]}", "verdict": lambda i: ("yes", "no")[i % 2]}
+    path = write(tmp_path / "d.jsonl", "".join(json.dumps(row) + "\n" for row in reviews_with(fields)))
+    assert list(CorpusSource(path).rows("train"))[:2] == [("film0 great", 1), ("film1 dull", 0)]
+
+
+def test_the_text_is_the_clearly_longest_of_the_columns_of_words_and_a_long_url_is_no_text(tmp_path):
+    fields = {"opinion": lambda i: f"a long review of film {i}, which I found {('great', 'dull')[i % 2]} overall",
+              "title": lambda i: f"thoughts on film {i}", "verdict": lambda i: ("yes", "no")[i % 2],
+              "url": lambda i: f"https://reviews.example.org/films/{i:06d}/page"}
+    path = write(tmp_path / "d.jsonl", "".join(json.dumps(row) + "\n" for row in reviews_with(fields)))
+    assert list(CorpusSource(path).rows("train"))[0] == ("a long review of film 0, which I found great overall", 1)
+
+
+def test_two_unnamed_columns_label_first_or_told_either_way_whatever_their_lengths(tmp_path):
+    headerless = write(tmp_path / "d.csv", "".join(f'{i % 2},"a review of film {i}"\n' for i in range(20)))
+    assert list(CorpusSource(headerless).rows("train"))[0] == ("a review of film 0", 0)  # the longer is the text
+    # Long class names beside short texts: told the label column, the text is the other, though shorter.
+    topics = [f'"news {i}","{("Business and Finance", "Science and Technology")[i % 2]}"\n' for i in range(20)]
+    told = write(tmp_path / "topics.csv", "".join(topics))
+    source = CorpusSource(told, options=ReadOptions(label_column="1"))
+    assert source.label_names == ("Business and Finance", "Science and Technology")
+    assert list(source.rows("train"))[1] == ("news 1", 1)
+
+
+def test_json_fields_named_by_flag_or_known_name_hold_where_the_content_would_choose_otherwise(tmp_path):
+    def source(fields, count=200, **told):
+        path = write(tmp_path / "d.jsonl", "".join(json.dumps(row) + "\n" for row in reviews_with(fields, count)))
+        return CorpusSource(path, options=ReadOptions(**told))
+
+    # Two texts and two label fields: the content alone would refuse (the test below); the flags settle both.
+    both = {**UNKNOWN_NAMES, "title": lambda i: f"my thoughts on film {i}", "stars": lambda i: i % 5}
+    assert list(source(both, text_column="title", label_column="stars").rows("train"))[:2] == [
+        ("my thoughts on film 0", 0), ("my thoughts on film 1", 1)]
+    # A field called text is the text though a longer one holds words; the label alone is told by content.
+    named_text = {"text": lambda i: f"film {i}", "notes": lambda i: f"a longer note on film {i} and more",
+                  "verdict": lambda i: ("yes", "no")[i % 2]}
+    assert list(source(named_text).rows("train"))[:2] == [("film 0", 1), ("film 1", 0)]
+    # A field called label is the label beside another of few values; every row is read, past those sampled.
+    named_label = {"label": lambda i: i % 2, "opinion": UNKNOWN_NAMES["opinion"], "stars": lambda i: i % 5}
+    read = list(source(named_label, count=SAMPLE_ROWS + 100).rows("train"))
+    assert len(read) == SAMPLE_ROWS + 100 and read[1] == ("a review of film 1, great", 1)
 
 
 @pytest.mark.parametrize(("fields", "told", "refused"), [

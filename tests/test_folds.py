@@ -80,3 +80,11 @@ def test_a_byte_order_mark_is_dropped_and_undecodable_bytes_pass_through_as_they
     folders = write_folds(tmp_path / "train.csv", tmp_path / "folds", folds=2)
     written = [line for folder in folders for line in (folder / "dev.csv").read_bytes().splitlines()]
     assert sorted(written) == sorted(lines)  # the first row without its BOM, the bad bytes unchanged
+
+
+def test_as_many_rows_as_folds_hold_one_each_and_a_second_split_replaces_the_first(tmp_path):
+    _write(tmp_path / "train.csv", [[f"review {i}", str(i % 2)] for i in range(3)])
+    write_folds(tmp_path / "train.csv", tmp_path / "folds", folds=3, seed=1)
+    folders = write_folds(tmp_path / "train.csv", tmp_path / "folds", folds=3, seed=2)  # over the first, as a rerun
+    held_out = sorted((folder / "dev.csv").read_bytes() for folder in folders)
+    assert held_out == [b"review 0,0\n", b"review 1,1\n", b"review 2,0\n"]  # one row each, one Unix line end

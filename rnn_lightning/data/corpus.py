@@ -344,7 +344,7 @@ def _looks_like_header(first: list[str], sample: list[list[str]], options: ReadO
     return any(field.strip().lower() in names for field in first) or looks_like_a_header(first, sample)
 
 
-def _columns(path: Path, header: list[str] | None, first: list[str], sample: list[list[str]],
+def _columns(path: Path, header: Sequence[str] | None, first: Sequence[str], sample: Sequence[Sequence[object]],
              options: ReadOptions) -> tuple[int, int]:
     """Positions of the text and label columns: given, known by name, or told by the content of ``sample``.
 
@@ -460,24 +460,10 @@ def _parquet_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
         raise ValueError(f"{path}: reading Parquet needs pyarrow (pip install 'rnn-lightning[parquet]')") from error
     parquet = pq.ParquetFile(path)
     columns = parquet.schema_arrow.names
-    lowered = [name.lower() for name in columns]
-
-    def column(given: str | None, candidates: Sequence[str], what: str) -> int | None:
-        if given is not None and str(given).isdigit() and int(given) < len(columns):
-            return int(given)
-        if given is not None and str(given).lower() not in lowered:
-            raise ValueError(f"{path}: no column {given!r} (columns: {_listed(columns)})")
-        wanted = [str(given).lower()] if given is not None else list(candidates)
-        return next((lowered.index(name) for name in wanted if name in lowered), None)
-
-    text_at = column(options.text_column, TEXT_NAMES, "text")
-    label_at = column(options.label_column, LABEL_NAMES, "label")
-    if text_at is None or label_at is None:
-        first = next(parquet.iter_batches(batch_size=SAMPLE_ROWS), None)
-        sample = list(zip(*(first.column(at).to_pylist() for at in range(len(columns))), strict=True)) if first else []
-        text_at, label_at = detect_columns(sample, len(columns), text_at, label_at)
-        if text_at is None or label_at is None:
-            raise _not_told(f"{path}:", "column", columns, text_at, label_at)
+    # Its columns are told as a CSV file's with a header: given, known by name, or by the first rows' content.
+    first = next(parquet.iter_batches(batch_size=SAMPLE_ROWS), None)
+    sample = list(zip(*(first.column(at).to_pylist() for at in range(len(columns))), strict=True)) if first else []
+    text_at, label_at = _columns(path, columns, columns, sample, options)
     text_column, label_column = columns[text_at], columns[label_at]
     number = 0
     for batch in parquet.iter_batches(batch_size=8192, columns=[text_column, label_column]):
