@@ -112,7 +112,8 @@ def test_parquet_columns_are_found_as_a_csv_file_with_a_header_finds_them(tmp_pa
     assert list(CorpusSource(path).rows("train")) == [("fine film", 1), ("dull film", 0)]  # known names, any case
     for told in ({"text_column": "summary"}, {"text_column": "3", "label_column": "SENTIMENT"}):
         assert list(CorpusSource(path, options=ReadOptions(**told)).rows("train")) == [("fine", 1), ("dull", 0)]
-    for told, message in (({"text_column": "title"}, "no column 'title' \\(columns: Id, Review, Sentiment, Summary\\)"),
+    missing = "train.parquet: no column 'title' \\(columns: Id, Review, Sentiment, Summary\\)"
+    for told, message in (({"text_column": "title"}, missing),
                           ({"label_column": "4"}, "--label-column 4 is past the 4 column"),
                           ({"text_column": "2"}, "cannot be the same column")):
         with pytest.raises(ValueError, match=message):
@@ -253,6 +254,14 @@ def test_line_numbers_count_physical_lines_past_a_quoted_line_break(tmp_path):
         rows(CorpusSource(path, labels=["x", "y"]))
 
 
+def test_rows_past_those_read_ahead_are_named_by_their_own_line(tmp_path):
+    lines = ["text,label", '"one\nstory",x', *(f"review {i},{'xy'[i % 2]}" for i in range(SAMPLE_ROWS + 100))]
+    lines[SAMPLE_ROWS + 50] = "a row without its label"  # physical line SAMPLE_ROWS + 52, past the sample
+    bad_row = f"d\\.csv, line {SAMPLE_ROWS + 52}: wrong number of fields \\(1, expected 2\\)"
+    with pytest.raises(BadRowError, match=bad_row):
+        rows(CorpusSource(write(tmp_path / "d.csv", "\n".join(lines) + "\n"), labels=["x", "y"]))
+
+
 def test_a_label_folders_identity_changes_with_its_files(tmp_path):
     write(tmp_path / "a" / "1.txt", "one")
     write(tmp_path / "b" / "1.txt", "two")
@@ -377,6 +386,24 @@ def test_columns_the_content_leaves_open_are_refused_in_one_line_naming_the_flag
     assert message.startswith(f"{path}, line 1: neither the names nor the content") and message.endswith(
         f"tell the {refused} field: pass {flags}")
     assert len(message) < 300 and "\n" not in message and ("(30 in all)" in message) == (told == "")
+
+
+@pytest.mark.parametrize(("header", "told", "message"), [
+    (True, {}, "d.csv: neither the names nor the content of the columns id, opinion, verdict, source, stars tell the "
+               "label column: pass --label-column"),
+    (False, {}, "d.csv: 5 columns and no header, and their content does not tell the label column: pass "
+                "--label-column (0-based)"),
+    (False, {"text_column": "opinion"}, "d.csv: --text-column 'opinion' names a column, but the file has no header "
+                                        "(give a 0-based index, or --header)"),
+    (True, {"label_column": "5"}, "d.csv: --label-column 5 is past the 5 column(s)"),
+], ids=["header", "no header", "a name without a header", "an index past the columns"])
+def test_csv_columns_that_cannot_be_told_are_refused_in_one_line_naming_the_flags(tmp_path, header, told, message):
+    rows_in = reviews_with({**UNKNOWN_NAMES, "stars": lambda i: i % 5})  # two columns of few values
+    lines = [",".join(f'"{value}"' for value in row.values()) for row in rows_in]
+    path = write(tmp_path / "d.csv", "\n".join((["id,opinion,verdict,source,stars"] if header else []) + lines))
+    with pytest.raises(ValueError) as refused:
+        _ = CorpusSource(path, options=ReadOptions(**told)).label_names
+    assert str(refused.value) == f"{tmp_path / message}"
 
 
 def test_a_header_of_unknown_names_is_told_from_a_first_row_of_data(tmp_path):

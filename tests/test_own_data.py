@@ -16,6 +16,7 @@ from rnn_lightning.data.corpus import EMPTY_TEXT, UNKNOWN_LABEL, BadRowError
 from rnn_lightning.data.datamodule import SkippedRowsWarning, TextDataModule
 from rnn_lightning.models.saved import CheckpointError, read_checkpoint
 from rnn_lightning.serving.inference import classify, load_model, predict, predict_proba, word_influence
+from rnn_lightning.training.confusion import Confusion
 
 from .conftest import TOPICS, make_classifier, make_datamodule, run_command, split_labels, write_topics_csv
 
@@ -191,6 +192,17 @@ def test_plot_draws_the_confusion_matrix_of_a_tested_run(topics_run, tmp_path, c
     assert run_command("plot", [str(run), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "confusion.png").stat().st_size > 10_000
     assert f"wrote {tmp_path / 'confusion.png'}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("matrix", [[[3, 1], [0, 2], [1, 1]], [[3, 1, 0], [0, 2], [1, 1, 4]]],
+                         ids=["a row short", "a column short"])
+def test_a_saved_confusion_matrix_loads_as_saved_and_one_of_another_shape_is_refused(tmp_path, matrix):
+    saved = Confusion.of(["a", "b", "c"], [[3, 1, 0], [0, 2, 2], [1, 1, 4]])
+    saved.save(tmp_path)
+    assert Confusion.load(tmp_path) == saved and Confusion.load(tmp_path / "untested") is None
+    (tmp_path / "test_confusion.json").write_text(json.dumps({"label_names": ["a", "b", "c"], "matrix": matrix}))
+    with pytest.raises(ValueError, match="test_confusion.json: 3 class names but a matrix of another shape"):
+        Confusion.load(tmp_path)
 
 
 def test_testing_data_without_a_test_split_is_refused_before_training(topics, tmp_path, capsys):
