@@ -406,6 +406,17 @@ def test_csv_columns_that_cannot_be_told_are_refused_in_one_line_naming_the_flag
     assert str(refused.value) == f"{tmp_path / message}"
 
 
+def test_a_csv_column_called_text_is_the_text_though_a_longer_one_holds_words(tmp_path):
+    lines = [f'"film {i}","a longer note on film {i} and more",{("yes", "no")[i % 2]}' for i in range(50)]
+    path = write(tmp_path / "d.csv", "\n".join(["text,notes,verdict", *lines]) + "\n")  # the label told by content
+    assert list(CorpusSource(path).rows("train"))[:2] == [("film 0", 1), ("film 1", 0)]
+
+
+def test_negative_integer_labels_sort_as_numbers(tmp_path):
+    path = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{label},{label}\n" for label in (10, 9, -1)))
+    assert CorpusSource(path).label_names == ("-1", "9", "10")
+
+
 def test_a_header_of_unknown_names_is_told_from_a_first_row_of_data(tmp_path):
     data = "".join(f'"a review of film {i}",{("pos", "neg")[i % 2]}\n' for i in range(20))
     assert CorpusSource(write(tmp_path / "named.csv", "opinion,verdict\n" + data)).label_names == ("neg", "pos")
