@@ -194,8 +194,8 @@ def test_plot_draws_the_confusion_matrix_of_a_tested_run(topics_run, tmp_path, c
     assert f"wrote {tmp_path / 'confusion.png'}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("matrix", [[[3, 1], [0, 2], [1, 1]], [[3, 1, 0], [0, 2], [1, 1, 4]]],
-                         ids=["a row short", "a column short"])
+@pytest.mark.parametrize("matrix", [[[3, 1, 0], [0, 2, 2]], [[3, 1, 0], [0, 2], [1, 1, 4]]],
+                         ids=["a row short", "a row of two"])
 def test_a_saved_confusion_matrix_loads_as_saved_and_one_of_another_shape_is_refused(tmp_path, matrix):
     saved = Confusion.of(["a", "b", "c"], [[3, 1, 0], [0, 2, 2], [1, 1, 4]])
     saved.save(tmp_path)
