@@ -144,6 +144,22 @@ def topics_run(tmp_path_factory) -> tuple[Path, Path, str]:
     return run, Path(best), out.getvalue()
 
 
+@pytest.fixture(scope="session")
+def release_fixtures(tmp_path_factory: pytest.TempPathFactory, tiny_archive: Path) -> Path:
+    """The checkpoints, predictions and weights of commit bc6124b, made by its own code (``tests/bc6124b.py``)."""
+    from .bc6124b import ReleaseUnavailable, build_release_fixtures
+
+    tmp = tmp_path_factory.mktemp("bc6124b")
+    topics = tmp / "topics"
+    write_topics_csv(topics / "train.csv", 300, seed=0)
+    write_topics_csv(topics / "test.csv", 90, seed=1)
+    (topics / "classes.txt").write_text("\n".join(TOPICS) + "\n", encoding="utf-8")
+    try:
+        return build_release_fixtures(tiny_archive, topics, tmp / "out")
+    except ReleaseUnavailable as error:  # a shallow clone: the release's code is not there to run
+        pytest.skip(f"needs the project's history back to bc6124b (a full clone): {error}")
+
+
 @pytest.fixture(autouse=True)
 def _restore_denormal_flushing():
     """Scripts run in-process flush subnormals on the test's thread; later tests must not inherit that."""

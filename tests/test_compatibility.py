@@ -1,8 +1,7 @@
-"""The restructured code does what the code of bc6124b did: its checkpoints load and predict the same, and the
-same seed trains the same weights (see fixtures/README.md for how the fixtures were made)."""
+"""The restructured code does what the code of bc6124b does: its checkpoints load and predict the same, and the
+same seed trains the same weights (``tests/bc6124b.py`` runs that commit's code to make what these compare with)."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,38 +11,31 @@ from rnn_lightning.serving.inference import load_model, predict_proba
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
 from rnn_lightning.training.module import TextClassifier
 
+from .bc6124b import TINY_RUN, WEIGHT_RUNS
 from .conftest import run_command
-
-FIXTURES = Path(__file__).parent / "fixtures"
-PREDICTIONS = json.loads((FIXTURES / "predictions_bc6124b.json").read_text(encoding="utf-8"))
-# The commands that made weights_bc6124b.pt, as they were typed then (the flags of that release).
-TINY_RUN = ["--num-words", "30", "--maxlen", "24", "--batch-size", "16", "--max-epochs", "2", "--accelerator", "cpu",
-            "--seed", "0", "--deterministic"]
-RUNS = {"faithful": [], "mask_padding": ["--mask-padding"], "lstm": ["--cell", "lstm"]}
 
 
 @pytest.mark.parametrize("name, cell", [("imdb_rnn_bc6124b.ckpt", "rnn"), ("topics_gru_bc6124b.ckpt", "gru")])
-def test_a_checkpoint_made_before_predicts_the_same(name, cell):
-    expected = PREDICTIONS[name]
-    model = load_model(FIXTURES / name)
+def test_a_checkpoint_made_before_predicts_the_same(release_fixtures, name, cell):
+    expected = json.loads((release_fixtures / "predictions_bc6124b.json").read_text(encoding="utf-8"))[name]
+    model = load_model(release_fixtures / name)
     assert model.class_names == tuple(expected["class_names"])
     # Its flat hyperparameters read as today's settings (fast_cpu_path was fast_path's name).
     assert model.settings == ModelSettings(cell=cell)
-    assert TextClassifier.from_checkpoint(FIXTURES / name).optimizer_settings == OptimizerSettings()
-    # Made on the machine the fixtures come from, the answers agree to the last bit; elsewhere to rounding.
+    assert TextClassifier.from_checkpoint(release_fixtures / name).optimizer_settings == OptimizerSettings()
     torch.testing.assert_close(torch.tensor(predict_proba(model, expected["texts"])),
                                torch.tensor(expected["probabilities"]), rtol=0, atol=1e-6)
 
 
-def test_class_names_saved_beside_the_flat_hyperparameters_alone_are_found(tmp_path):
-    checkpoint = read_checkpoint(FIXTURES / "topics_gru_bc6124b.ckpt")
+def test_class_names_saved_beside_the_flat_hyperparameters_alone_are_found(release_fixtures, tmp_path):
+    checkpoint = read_checkpoint(release_fixtures / "topics_gru_bc6124b.ckpt")
     checkpoint["TextDataModule"].pop("label_names")  # as a module handed its names saved them, without the data's
     torch.save(checkpoint, tmp_path / "names.ckpt")
     assert load_model(tmp_path / "names.ckpt").class_names == ("sports", "business", "tech")
 
 
-def test_a_checkpoint_from_before_class_names_were_saved_loads_as_negative_positive(tmp_path):
-    checkpoint = read_checkpoint(FIXTURES / "imdb_rnn_bc6124b.ckpt")
+def test_a_checkpoint_from_before_class_names_were_saved_loads_as_negative_positive(release_fixtures, tmp_path):
+    checkpoint = read_checkpoint(release_fixtures / "imdb_rnn_bc6124b.ckpt")
     assert "label_names" in checkpoint  # one layout of bc6124b: the names beside the flat hyperparameters
     for state in (checkpoint, checkpoint["TextDataModule"]):
         state.pop("label_names")
@@ -51,36 +43,22 @@ def test_a_checkpoint_from_before_class_names_were_saved_loads_as_negative_posit
     torch.save(checkpoint, tmp_path / "older.ckpt")
     model = load_model(tmp_path / "older.ckpt")
     assert model.class_names == ("negative", "positive") and model.num_classes == 2
-    assert predict_proba(model, ["great film"]) == predict_proba(load_model(FIXTURES / "imdb_rnn_bc6124b.ckpt"),
+    assert predict_proba(model, ["great film"]) == predict_proba(load_model(release_fixtures / "imdb_rnn_bc6124b.ckpt"),
                                                                  ["great film"])
 
 
-def _cpu() -> str:
-    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")), "unknown")
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", RUNS)
-def test_the_same_seed_trains_the_same_weights_as_before(tiny_archive, tmp_path, name):
+@pytest.mark.parametrize("name", WEIGHT_RUNS)
+def test_the_same_seed_trains_the_same_weights_as_before(release_fixtures, tiny_archive, tmp_path, name):
     args = ["--data-source", str(tiny_archive), "--data-dir", str(tmp_path / "data"), "--logdir", str(tmp_path),
-            *TINY_RUN, *RUNS[name]]
+            *TINY_RUN, *WEIGHT_RUNS[name]]
     assert run_command("fit", args) == 0
     weights = read_checkpoint(tmp_path / "version_0" / "checkpoints" / "last.ckpt")["state_dict"]
-    recorded = torch.load(FIXTURES / "weights_bc6124b.pt", weights_only=True)
-    expected = recorded["weights"][name]
+    expected = torch.load(release_fixtures / "weights_bc6124b.pt", weights_only=True)["weights"][name]
     assert weights.keys() == expected.keys()
-    # Bitwise where the fixture was made (same CPU, instruction set and torch build); on another CPU the compiled
-    # kernels (-march=native) and torch's own may round differently, and two epochs of training carry those last
-    # bits further: on an Intel Xeon (family 6, model 106) the study's model ends 4.9e-5 from the fixture's AMD EPYC
-    # weights (on a weight of 0.31), the others within 1e-5. There the weights need only be that close, with room.
-    here = (_cpu(), torch.backends.cpu.get_cpu_capability(), str(torch.__version__))
-    bitwise = here == (recorded["cpu"], recorded["capability"], recorded["torch"])
+    # Both made here, by the same CPU, instruction set and torch build: the same to the last bit.
     for key, tensor in expected.items():
-        if bitwise:
-            assert torch.equal(weights[key], tensor), key
-        else:
-            torch.testing.assert_close(weights[key], tensor, rtol=1e-3, atol=1e-4, msg=key)
+        assert torch.equal(weights[key], tensor), key
 
 
 @pytest.mark.slow

@@ -22,7 +22,6 @@ from rnn_lightning.serving.loadtest import free_port, running_server
 from .conftest import make_classifier, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = Path(__file__).parent / "fixtures"
 WORDS = [f"w{i}" for i in range(60)] + ["good", "bad", "film", "plot", "great", "awful"]
 
 
@@ -104,19 +103,20 @@ def test_one_way_tanh_layers_are_exported_as_scans(tmp_path, cell, mask_padding,
 
 
 @pytest.mark.parametrize("name", ["imdb_rnn_bc6124b.ckpt", "topics_gru_bc6124b.ckpt"])
-def test_trained_checkpoints_export_through_the_command_and_predict_the_same(tmp_path, capsys, name):
+def test_trained_checkpoints_export_through_the_command_and_predict_the_same(release_fixtures, tmp_path, capsys,
+                                                                             name):
     target = tmp_path / "exported.onnx"
-    assert run_command("export", ["--ckpt", str(FIXTURES / name), "--onnx", str(target)]) == 0
+    assert run_command("export", ["--ckpt", str(release_fixtures / name), "--onnx", str(target)]) == 0
     sample = ["the striker scored", "a great film with a good plot", "awful"]
     assert run_command("predict", ["--ckpt", str(target), "--json", *sample]) == 0
     answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    expected = predict_proba(load_model(FIXTURES / name), sample)
+    expected = predict_proba(load_model(release_fixtures / name), sample)
     for answer, row in zip(answers, expected, strict=True):
         assert list(answer["probabilities"].values()) == pytest.approx(row, abs=1e-5)
 
 
-def test_export_refuses_a_target_that_predict_would_take_for_a_checkpoint(tmp_path, capsys):
-    assert run_command("export", ["--ckpt", str(FIXTURES / "imdb_rnn_bc6124b.ckpt"),
+def test_export_refuses_a_target_that_predict_would_take_for_a_checkpoint(release_fixtures, tmp_path, capsys):
+    assert run_command("export", ["--ckpt", str(release_fixtures / "imdb_rnn_bc6124b.ckpt"),
                                   "--onnx", str(tmp_path / "model.ckpt")]) == 2
     assert "must end in .onnx" in capsys.readouterr().err and not list(tmp_path.iterdir())
 
@@ -140,8 +140,8 @@ def test_onnx_files_not_written_by_export_are_refused_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_exported_model_is_served_like_its_checkpoint(tmp_path):
-    path = export_onnx(load_model(FIXTURES / "topics_gru_bc6124b.ckpt"), tmp_path / "topics.onnx")
+def test_the_exported_model_is_served_like_its_checkpoint(release_fixtures, tmp_path):
+    path = export_onnx(load_model(release_fixtures / "topics_gru_bc6124b.ckpt"), tmp_path / "topics.onnx")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     sample = ["The striker scored a goal", "Investors sold shares"]
@@ -154,7 +154,7 @@ def test_the_exported_model_is_served_like_its_checkpoint(tmp_path):
                                              headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=30) as response:
                 answers[endpoint] = json.loads(response.read())["results"]
-    expected = predict_proba(load_model(FIXTURES / "topics_gru_bc6124b.ckpt"), sample)
+    expected = predict_proba(load_model(release_fixtures / "topics_gru_bc6124b.ckpt"), sample)
     for result, row in zip(answers["/predict"], expected, strict=True):
         assert list(result["probabilities"].values()) == pytest.approx(row, abs=1e-5)
     for result, text in zip(answers["/explain"], sample, strict=True):
@@ -162,7 +162,7 @@ def test_the_exported_model_is_served_like_its_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_venv_without_torch_classifies_with_the_exported_model(tmp_path):
+def test_a_venv_without_torch_classifies_with_the_exported_model(release_fixtures, tmp_path):
     """``pip install rnn-lightning[runtime]`` pulls no torch, and its ``predict`` gives the checkpoint's answers."""
     source = tmp_path / "source"  # the package alone, so that pip builds nothing inside the checkout
     shutil.copytree(ROOT / "rnn_lightning", source / "rnn_lightning",
@@ -170,7 +170,7 @@ def test_a_venv_without_torch_classifies_with_the_exported_model(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     (source / "rnn_lightning" / "models" / "csrc").mkdir()  # package data the build expects
-    model = export_onnx(load_model(FIXTURES / "imdb_rnn_bc6124b.ckpt"), tmp_path / "model.onnx")
+    model = export_onnx(load_model(release_fixtures / "imdb_rnn_bc6124b.ckpt"), tmp_path / "model.onnx")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -182,12 +182,12 @@ def test_a_venv_without_torch_classifies_with_the_exported_model(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     answers = [json.loads(line) for line in shown.stdout.splitlines()]
-    expected = predict_proba(load_model(FIXTURES / "imdb_rnn_bc6124b.ckpt"), sample)
+    expected = predict_proba(load_model(release_fixtures / "imdb_rnn_bc6124b.ckpt"), sample)
     for answer, row in zip(answers, expected, strict=True):
         assert list(answer["probabilities"].values()) == pytest.approx(row, abs=1e-5)
     # A command that needs the training stack says which extra brings it, in one line.
     refused = subprocess.run([str(venv / "bin" / "rnn-lightning"), "predict", "--ckpt",
-                              str(FIXTURES / "imdb_rnn_bc6124b.ckpt"), "good"], capture_output=True, text=True)
+                              str(release_fixtures / "imdb_rnn_bc6124b.ckpt"), "good"], capture_output=True, text=True)
     assert refused.returncode == 1 and "pip install 'rnn-lightning[train]'" in refused.stderr
 
 
@@ -212,12 +212,13 @@ def test_a_bidirectional_pooled_model_trains_predicts_exports_and_answers_the_sa
                   - np.array(predict_proba(model, sample))).max() <= 1e-5
 
 
-def test_predict_runs_an_exported_model_in_larger_batches_than_a_checkpoint(tmp_path, monkeypatch, capsys):
+def test_predict_runs_an_exported_model_in_larger_batches_than_a_checkpoint(release_fixtures, tmp_path, monkeypatch,
+                                                                           capsys):
     """onnxruntime pays per step of every run, so the exported model gets the larger default (--batch_size)."""
     import rnn_lightning.serving.inference as inference
     from rnn_lightning.cli.predict import CHECKPOINT_BATCH, EXPORTED_BATCH
 
-    checkpoint = FIXTURES / "imdb_rnn_bc6124b.ckpt"
+    checkpoint = release_fixtures / "imdb_rnn_bc6124b.ckpt"
     exported = export_onnx(load_model(checkpoint), tmp_path / "model.onnx")
     asked = []
     real = inference.iter_probabilities
