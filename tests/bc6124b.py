@@ -65,7 +65,7 @@ def build_release_fixtures(tiny_archive: Path, topics: Path, out: Path) -> Path:
         printed = _run(source, ["-c", _PREDICT, str(out / name), json.dumps(TEXTS)])
         predictions[name] = {**json.loads(printed.splitlines()[-1]), "texts": TEXTS}
     (out / "predictions_bc6124b.json").write_text(json.dumps(predictions), encoding="utf-8")
-    weights = {name: torch.load(runs[name], map_location="cpu", weights_only=False)["state_dict"]
+    weights = {name: torch.load(runs[name], map_location="cpu", weights_only=True)["state_dict"]
                for name in WEIGHT_RUNS}
     torch.save({"weights": weights}, out / "weights_bc6124b.pt")
     return out
