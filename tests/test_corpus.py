@@ -89,6 +89,30 @@ def test_integer_labels_sort_as_numbers_not_as_text_and_are_never_taken_for_indi
     assert list(source.rows("val", skipped)) == [] and skipped == {UNKNOWN_LABEL: 1}  # 1 is no class's name
 
 
+def test_json_and_parquet_labels_of_other_types_are_the_classes_a_csv_file_would_name(tmp_path):
+    # Booleans as JSON spells them; a whole float as the integer it is, since pandas turns an integer column
+    # with a missing value into floats: its 1.0 is the class 1 of the rows beside it, not a class of its own.
+    labels = [True, False, 1.0, 1, 0.5, float("nan"), None, [1]]
+    path = write(tmp_path / "d.jsonl", "".join(json.dumps({"text": f"t{i}", "label": label}) + "\n"
+                                                for i, label in enumerate(labels)))
+    skipped = Counter()
+    source = CorpusSource(path, skip_bad_rows=True)
+    assert source.label_names == ("1", "0.5", "false", "true")
+    assert list(source.rows("train", skipped)) == [("t0", 3), ("t1", 2), ("t2", 0), ("t3", 0), ("t4", 1)]
+    assert skipped == {MISSING_LABEL: 3}  # NaN, null and a list name no class
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    flags, scores = tmp_path / "flags.parquet", tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "label": [True, False, True]}), flags)
+    pq.write_table(pa.table({"text": ["a", "b", "c"], "label": [2.0, None, 0.0]}), scores)
+    assert list(CorpusSource(flags).rows("train")) == [("a", 1), ("b", 0), ("c", 1)]
+    assert CorpusSource(flags).label_names == ("false", "true")
+    skipped = Counter()
+    assert list(CorpusSource(scores, skip_bad_rows=True).rows("train", skipped)) == [("a", 1), ("c", 0)]
+    assert skipped == {MISSING_LABEL: 1}
+
+
 def test_parquet(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq

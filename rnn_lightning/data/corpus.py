@@ -14,6 +14,7 @@ import contextlib
 import csv
 import functools
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -445,12 +446,19 @@ def _json_key(row: dict[str, object], given: str | None, candidates: Sequence[st
 
 
 def _label_string(value: object) -> str | None:
-    """A label as text: strings as they are, integers in decimal; anything else is missing."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
+    """A JSON or Parquet label as the class name a CSV file would hold; None where it is missing.
+
+    Strings are as they are, booleans ``true``/``false`` as JSON spells them, and numbers in decimal, a whole
+    float as an integer: a label column that held a missing value comes out of pandas as floats, and its
+    ``1.0`` must be the class ``1`` of the rows beside it. A NaN, an infinity, a list or an object is missing.
+    """
+    if isinstance(value, bool):  # before int: True is an int in Python
+        return "true" if value else "false"
+    if isinstance(value, int | str):
         return str(value)
-    return value if isinstance(value, str) else None
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return None
 
 
 def _parquet_records(path: Path, options: ReadOptions) -> Iterator[_Record]:
