@@ -43,7 +43,10 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     """422 with where and what, never the input itself: it may be huge, or not even writable as JSON (NaN)."""
     problems = []
     for problem in error.errors():
-        where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body") or "body"
+        place = [str(part) for part in problem.get("loc", ()) if part != "body"]
+        # Where the JSON itself is broken, pydantic's location is the character it stopped at, not a field.
+        where = f"body, at character {place[0]}" if problem.get("type") == "json_invalid" and place else (
+            ".".join(place) or "body")
         found = repr(problem.get("input"))
         excerpt = found if len(found) <= EXCERPT_CHARS else found[:EXCERPT_CHARS] + "..."
         problems.append(f"{where}: {problem.get('msg', 'invalid')} (got {excerpt})")
