@@ -72,7 +72,12 @@ def build_release_fixtures(tiny_archive: Path, topics: Path, out: Path) -> Path:
 
 
 def _extract_release(into: Path) -> None:
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", RELEASE], capture_output=True)
+    # The history is asked by its folder, not by ROOT: ROOT may be an untracked copy inside a checkout (mutmut's
+    # mutants/), where `git archive` refuses to run but the history is the checkout's all the same.
+    found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--absolute-git-dir"], capture_output=True, text=True)
+    if found.returncode != 0:
+        raise ReleaseUnavailable(f"no git history at {ROOT}: {found.stderr.strip()}")
+    archive = subprocess.run(["git", f"--git-dir={found.stdout.strip()}", "archive", RELEASE], capture_output=True)
     if archive.returncode != 0:
         raise ReleaseUnavailable(f"git archive {RELEASE}: {archive.stderr.decode(errors='replace').strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:

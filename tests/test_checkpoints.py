@@ -69,3 +69,27 @@ def test_no_run_at_all_is_a_clear_error(tmp_path):
         find_best_checkpoint(tmp_path)
     with pytest.raises(FileNotFoundError, match="no last.ckpt"):
         find_last_checkpoint(tmp_path)
+
+
+def test_the_record_read_is_the_newest_checkpoints_and_the_monitors_own(tiny_run, tmp_path):
+    checkpoints = copy_run(Path(tiny_run[1].log_dir), tmp_path, 0, 10**18)
+    recorded = checkpoints / Path(tiny_run[1].best_checkpoint).name
+    last = checkpoints / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    other = checkpoints / "by-loss.ckpt"
+    shutil.copy(recorded, other)
+    os.utime(other, ns=(10**18 - 2, 10**18 - 2))
+    # Another ModelCheckpoint's state listed first (a second monitor), and an entry that is not a callback's state.
+    checkpoint["callbacks"] = {"ModelCheckpoint{'monitor': 'val/loss'}": {"monitor": "val/loss",
+                                                                         "best_model_path": str(other)},
+                               "note": "not a state", **checkpoint["callbacks"]}
+    torch.save(checkpoint, last)
+    os.utime(last, ns=(10**18 + 1, 10**18 + 1))  # the newest file of the run
+    stale = checkpoints / "zz-no-record.ckpt"  # last by name, first by date: the record is the newest file's
+    shutil.copy(last, stale)
+    stale_checkpoint = torch.load(stale, weights_only=True)
+    stale_checkpoint["callbacks"] = {}
+    torch.save(stale_checkpoint, stale)
+    os.utime(stale, ns=(10**18 - 1, 10**18 - 1))
+    assert find_best_checkpoint(tmp_path) == recorded
+    assert find_best_checkpoint(tmp_path, monitor="val/loss") == other
