@@ -65,6 +65,11 @@ def test_the_exported_model_gives_the_checkpoints_probabilities(tmp_path, cell, 
     assert np.abs(np.array(predict_proba(exported, sample)) - expected).max() <= 1e-5
     assert exported.class_names == module.class_names and exported.skips_padding == mask_padding
     assert exported.encoder == module.encoder  # same vocabulary and maxlen: the same ids for the same text
+    for form in (module, exported):  # float32, a column per class, and no rows for none (no run: it would fail)
+        answers = form.probabilities_of(exported.encoder.encode(sample[:3]))
+        assert answers.dtype == np.float32 and answers.shape == (3, exported.num_classes)
+        none = form.probabilities_of(np.zeros((0, 500), dtype=np.int32))
+        assert none.dtype == np.float32 and none.shape == (0, exported.num_classes) and predict_proba(form, []) == []
 
 
 @pytest.mark.parametrize(("cell", "mask_padding", "more", "cuts"), [

@@ -62,8 +62,7 @@ class TextPredictor(ReadsTextSpec):
         self.eval()
         try:
             with denormals_flushed(), torch.inference_mode():
-                if len(ids) == 0:
-                    return self._probabilities(ids, ids.shape[1])
+                # No rows give no run, as they must: the network's input projection cannot reshape a batch of none.
                 probabilities = np.empty((len(ids), self.num_classes), dtype=np.float32)
                 for rows, start in row_runs(ids, ROWS_PER_RUN, self.cuts_padding):
                     probabilities[rows] = self._probabilities(ids[rows, start:], ids.shape[1])

@@ -90,9 +90,8 @@ class PortableClassifier(ReadsTextSpec):
         of the words alone.
         """
         ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if len(ids) == 0:
-            return self._run(ids)
         probabilities = np.empty((len(ids), self.num_classes), dtype=np.float32)
+        # No rows give no run, as they must: onnxruntime's LSTM operator aborts the whole process on a batch of none.
         for rows, start in row_runs(ids, self.rows_per_run, self.cuts_padding):
             probabilities[rows] = self._run(ids[rows, start:])
         return probabilities
