@@ -137,6 +137,23 @@ def test_onnx_files_not_written_by_export_are_refused_in_one_line(tmp_path):
     onnx.save(helper.make_model(graph), foreign)
     with pytest.raises(CheckpointError, match="not one rnn-lightning export wrote"):
         load_model(foreign)
+    spec = json.dumps(study_spec().to_dict())
+    version, text_key = "rnn_lightning.format", "rnn_lightning.text_spec"
+
+    def with_metadata(**metadata: str) -> Path:
+        model = helper.make_model(graph)
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, foreign)
+        return foreign
+
+    for metadata in ({version: "1"}, {version: "2", text_key: spec}, {text_key: spec}):  # each half of the format
+        with pytest.raises(CheckpointError, match="not one rnn-lightning export wrote"):
+            load_model(with_metadata(**metadata))
+    with pytest.raises(CheckpointError, match="foreign.onnx: its text spec is unreadable"):
+        load_model(with_metadata(**{version: "1", text_key: "{not json"}))
+    bare = load_model(with_metadata(**{version: "1", text_key: spec}))  # no network settings saved: none assumed
+    assert bare.class_names == ("negative", "positive") and bare.settings == {} and not bare.skips_padding
     (tmp_path / "garbage.onnx").write_bytes(b"not a model at all")
     with pytest.raises(CheckpointError, match="is not a loadable ONNX model"):
         load_model(tmp_path / "garbage.onnx")
