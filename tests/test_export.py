@@ -251,3 +251,55 @@ def test_predict_runs_an_exported_model_in_larger_batches_than_a_checkpoint(rele
     assert run_command("predict", ["--ckpt", str(exported), "--batch-size", "5", "a great film"]) == 0
     assert asked == [CHECKPOINT_BATCH, EXPORTED_BATCH, 5] and CHECKPOINT_BATCH < EXPORTED_BATCH
     assert capsys.readouterr().out.count("a great film") == 3
+
+
+def rnn_graph(rng: np.random.Generator, initial_state: bool, **attributes: object):
+    """One ONNX ``RNN`` node of 5 inputs and 4 units, trained-looking weights (biases too), as torch's exporter
+    writes it: its output sequence and last state both read."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = [numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
+               for name, shape in (("W", (1, 4, 5)), ("R", (1, 4, 4)), ("B", (1, 8)))]
+    inputs = ["x", "W", "R", "B", "", "h0" if initial_state else ""]
+    node = helper.make_node("RNN", inputs, ["y", "y_h"], hidden_size=4, **attributes)
+    graph_inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 5])]
+    if initial_state:
+        graph_inputs.append(helper.make_tensor_value_info("h0", TensorProto.FLOAT, [1, None, 4]))
+    graph = helper.make_graph([node], "rnn", graph_inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("y_h", TensorProto.FLOAT, None)], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def run_graph(model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+
+
+@pytest.mark.parametrize("initial_state", [True, False])
+def test_the_scan_a_tanh_rnn_node_becomes_computes_what_the_node_did(initial_state):
+    from rnn_lightning.models.export import tanh_layers_as_scans
+
+    rng = np.random.default_rng(0)
+    model = rnn_graph(rng, initial_state)
+    feeds = {"x": rng.normal(size=(7, 3, 5)).astype(np.float32)}
+    if initial_state:
+        feeds["h0"] = rng.normal(size=(1, 3, 4)).astype(np.float32)
+    expected = run_graph(model, feeds)
+    assert tanh_layers_as_scans(model) == 1
+    assert [node.op_type for node in model.graph.node].count("Scan") == 1 and "RNN" not in {
+        node.op_type for node in model.graph.node}
+    assert {tensor.name for tensor in model.graph.initializer}.isdisjoint({"W", "R", "B"})  # the node's weights go
+    for got, want in zip(run_graph(model, feeds), expected, strict=True):
+        assert got.shape == want.shape and np.abs(got - want).max() <= 1e-5
+
+
+@pytest.mark.parametrize("attributes", [{"direction": "reverse"}, {"clip": 3.0},
+                                        {"activations": ["Relu"]}])
+def test_rnn_nodes_a_scan_would_not_match_are_left_as_they_are(attributes):
+    from rnn_lightning.models.export import tanh_layers_as_scans
+
+    model = rnn_graph(np.random.default_rng(0), True, **attributes)
+    before = model.SerializeToString()
+    assert tanh_layers_as_scans(model) == 0 and model.SerializeToString() == before
