@@ -15,7 +15,7 @@ import torch
 from rnn_lightning.data.spec import TextSpec
 from rnn_lightning.data.text import TextEncoder
 from rnn_lightning.models.export import export_onnx
-from rnn_lightning.models.saved import CheckpointError
+from rnn_lightning.models.saved import EXPORT_FORMAT, CheckpointError
 from rnn_lightning.serving.inference import load_model, predict_proba
 from rnn_lightning.serving.loadtest import free_port, running_server
 
@@ -138,7 +138,7 @@ def test_onnx_files_not_written_by_export_are_refused_in_one_line(tmp_path):
     with pytest.raises(CheckpointError, match="not one rnn-lightning export wrote"):
         load_model(foreign)
     spec = json.dumps(study_spec().to_dict())
-    version, text_key = "rnn_lightning.format", "rnn_lightning.text_spec"
+    version, text_key = EXPORT_FORMAT.version_key, EXPORT_FORMAT.text_spec_key
 
     def with_metadata(**metadata: str) -> Path:
         model = helper.make_model(graph)
