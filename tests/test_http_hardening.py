@@ -2,7 +2,8 @@
 
 ``test_serving.py`` holds the whole server to the same rules through real sockets, in slow tests; here the
 middlewares wrap a two-route app and are driven as ASGI calls, so that each rule is checked in milliseconds and
-a mutation of it is caught by a fast test.
+a mutation of it is caught by a fast test. The header deadline, which lives below ASGI in uvicorn's protocol, is
+held to its rule by a real uvicorn server run in the test's own event loop.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pydantic import BaseModel, Field
 from rnn_lightning.serving.http import EXCERPT_CHARS, harden
 from rnn_lightning.serving.metrics import Metrics
 from rnn_lightning.settings import ServeSettings
+
+from .asgi import call
 
 KEY = "s3cret"
 
@@ -46,43 +49,6 @@ def hardened_app(**settings: object) -> tuple[FastAPI, Metrics, list[list[str]]]
     metrics = Metrics(max_batch_size=4)
     harden(app, ServeSettings(**settings), metrics)
     return app, metrics, received
-
-
-def call(app: FastAPI, method: str, path: str, chunks: tuple[bytes, ...] = (b"",), headers: dict | None = None,
-         stall: bool = False, disconnect: bool = False,
-         messages: list[dict] | None = None) -> tuple[int | None, dict[str, str], bytes]:
-    """One request as an ASGI server would hand it over: the body in ``chunks`` (or the ``messages`` themselves),
-    then (``stall``) nothing more, or (``disconnect``) the client gone. Returns the status (None: no answer), the
-    headers and the body."""
-    headers = {"content-type": "application/json", **(headers or {})}
-    messages = messages or [{"type": "http.request", "body": chunk, "more_body": stall or at < len(chunks) - 1}
-                            for at, chunk in enumerate(chunks)]
-    if disconnect:
-        messages = messages[:1] + [{"type": "http.disconnect"}]
-        messages[0]["more_body"] = True
-    sent: list[dict] = []
-
-    async def receive() -> dict:
-        if messages:
-            return messages.pop(0)
-        await asyncio.sleep(3600)  # a client that sends nothing more, and stays
-        raise AssertionError("unreachable")
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
-                         if value is not None],
-             "client": ("10.0.0.7", 5555), "server": ("127.0.0.1", 8000)}
-    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=20))
-    start = next((message for message in sent if message["type"] == "http.response.start"), None)
-    if start is None:
-        return None, {}, b""
-    answer_headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in start["headers"]}
-    body = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
-    return start["status"], answer_headers, body
 
 
 def body_of(texts: list[str]) -> bytes:
@@ -228,3 +194,92 @@ def test_the_servers_start_and_stop_pass_through_every_middleware():
 
     asyncio.run(asyncio.wait_for(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send), timeout=20))
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+# The header deadline is uvicorn's protocol, below ASGI: these run a real uvicorn server in the test's own event
+# loop, on a socket of 127.0.0.1, with a deadline short enough that each case takes a fraction of a second.
+DEADLINE = 0.3
+
+
+async def answering_slowly(scope: dict, receive, send) -> None:
+    """An ASGI app that takes longer than the header deadline to answer, so the deadline must be off by then."""
+    await asyncio.sleep(DEADLINE * 1.5)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def with_server(client) -> object:
+    """Run ``client(host, port)`` against uvicorn with the header deadline, and return what it returns."""
+    import socket
+
+    import uvicorn
+
+    from rnn_lightning.serving.http import header_deadline_protocol
+
+    async def main() -> object:
+        listening = socket.create_server(("127.0.0.1", 0))
+        config = uvicorn.Config(answering_slowly, http=header_deadline_protocol(DEADLINE), lifespan="off",
+                                log_level="warning", timeout_keep_alive=30)
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[listening]))
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            return await asyncio.wait_for(client(*listening.getsockname()[:2]), timeout=20)
+        finally:
+            server.should_exit = True
+            await serving
+
+    return asyncio.run(main())
+
+
+async def seconds_until_closed(reader: asyncio.StreamReader) -> float:
+    started = asyncio.get_running_loop().time()
+    assert await reader.read() == b""  # nothing answered: the server closed the connection
+    return asyncio.get_running_loop().time() - started
+
+
+REQUEST = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+async def read_answer(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    return head + await reader.readexactly(2)
+
+
+def test_a_connection_that_sends_nothing_or_drips_its_headers_is_closed_at_the_deadline():
+    async def client(host: str, port: int) -> tuple[float, float]:
+        reader, _ = await asyncio.open_connection(host, port)
+        silent = await seconds_until_closed(reader)
+        reader, writer = await asyncio.open_connection(host, port)
+        started = asyncio.get_running_loop().time()
+        for byte in REQUEST[:-2]:  # a byte every 50 ms, never the blank line that ends the headers
+            if reader.at_eof() or writer.is_closing():
+                break
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.05)
+            if asyncio.get_running_loop().time() - started > DEADLINE * 4:
+                break
+        dripped = await seconds_until_closed(reader) + asyncio.get_running_loop().time() - started
+        return silent, dripped
+
+    silent, dripped = with_server(client)
+    assert DEADLINE * 0.9 <= silent < DEADLINE * 3
+    assert dripped < DEADLINE * 3  # the bytes that keep coming do not move the deadline
+
+
+def test_headers_in_time_are_answered_however_long_the_answer_and_the_wait_for_the_next_request():
+    async def client(host: str, port: int) -> tuple[bytes, bytes, float]:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(REQUEST)
+        first = await read_answer(reader)  # the app takes longer than the deadline: the deadline was off
+        await asyncio.sleep(DEADLINE * 2)  # idle between requests: keep-alive's business, not the deadline's
+        writer.write(REQUEST)
+        second = await read_answer(reader)
+        writer.write(REQUEST[:10])  # a third request that never completes its headers
+        return first, second, await seconds_until_closed(reader)
+
+    first, second, third = with_server(client)
+    assert first.startswith(b"HTTP/1.1 200") and first.endswith(b"ok")
+    assert second.startswith(b"HTTP/1.1 200") and second.endswith(b"ok")
+    assert DEADLINE * 0.9 <= third < DEADLINE * 3  # the next request's first bytes start the deadline again

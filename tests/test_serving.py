@@ -394,18 +394,3 @@ def test_a_port_in_use_is_refused_in_one_line(checkpoint):
     assert result.stderr.splitlines() == [
         f"serve.py: error: cannot listen on 127.0.0.1:{port}: the address is in use (another server?)"]
 
-
-def test_health_says_what_it_waits_for_until_the_workers_are_ready(checkpoint):
-    import asyncio
-
-    from litserve.utils import WorkerSetupStatus
-
-    from rnn_lightning.serving.api import build_server
-
-    server = build_server(checkpoint)
-    health = next(route.endpoint for route in server.app.routes if getattr(route, "path", None) == "/health")
-    server.workers_setup_status = {"predict_0": WorkerSetupStatus.READY, "explain_0": WorkerSetupStatus.STARTING}
-    waiting = asyncio.run(health())
-    assert waiting.status_code == 503 and b"waiting_for" in waiting.body
-    server.workers_setup_status["explain_0"] = WorkerSetupStatus.READY
-    assert asyncio.run(health()).status_code == 200

@@ -9,6 +9,7 @@ that an explanation (one forward pass per word) never holds up a prediction. Tex
 
 # No ``from __future__ import annotations`` here: LitServe reads decode_request's annotation at run time to build
 # the endpoint's body model.
+import warnings
 from importlib import resources
 from multiprocessing.sharedctypes import SynchronizedArray
 from pathlib import Path
@@ -48,8 +49,12 @@ class ClassifierAPI(ls.LitAPI):
     def __init__(self, checkpoint: str | Path, settings: ServeSettings | None = None, explain: bool = False,
                  batch_sizes: SynchronizedArray | None = None) -> None:
         self.limits = settings or ServeSettings()
-        super().__init__(max_batch_size=1 if explain else self.limits.max_batch_size,
-                         batch_timeout=self.limits.batch_timeout, api_path="/explain" if explain else "/predict")
+        with warnings.catch_warnings():
+            # /explain runs one request at a time, so LitServe never calls batch and unbatch there, and its
+            # warning that they are defined without batching (on every start of the server) says nothing.
+            warnings.filterwarnings("ignore", "The LitServer has both batch and unbatch", UserWarning)
+            super().__init__(max_batch_size=1 if explain else self.limits.max_batch_size,
+                             batch_timeout=self.limits.batch_timeout, api_path="/explain" if explain else "/predict")
         self.checkpoint = str(checkpoint)
         self.explain = explain
         self.batch_sizes = batch_sizes
