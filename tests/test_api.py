@@ -142,6 +142,26 @@ def test_the_server_answers_its_own_page_icon_classes_and_metrics(checkpoint):
     assert b'rnn_lightning_requests_total{path="/classes",status="200"} 1.0' in body  # hardened: counted
 
 
+def test_the_server_runs_both_apis_on_the_checkpoint_with_its_settings(checkpoint):
+    settings = dataclasses.replace(LIMITS, request_timeout=7.0, max_body_bytes=1234)
+    server = build_server(checkpoint, settings)
+    predictor, explainer = server.lit_api
+    assert (predictor.checkpoint, predictor.limits, predictor.explain) == (checkpoint, settings, False)
+    assert (explainer.checkpoint, explainer.limits, explainer.explain) == (checkpoint, settings, True)
+    assert explainer.batch_sizes is None  # /metrics counts the batches of /predict alone
+    assert (server.timeout, server.max_payload_size, server.devices) == (7.0, 1234, ["cpu"])
+    predictor.batch_sizes[1] += 1  # as a worker counts a batch of one request: /metrics reads the same counts
+    assert b'rnn_lightning_batch_size_bucket{le="1"} 1.0' in call(server.app, "GET", "/metrics")[2]
+    # The API's own documentation describes the API, not the page, health or metrics.
+    assert set(server.app.openapi()["paths"]) == {"/info", "/predict", "/explain"}
+
+
+def test_a_multi_class_server_describes_its_classes_with_no_class_explained(topics_run):
+    status, _, body = call(build_server(topics_run[1]).app, "GET", "/classes")
+    assert status == 200 and json.loads(body) == {"classes": ["sports", "business", "tech"], "binary": False,
+                                                  "explained": None, "api_key": False}
+
+
 def test_the_server_gives_each_path_its_workers_and_guards_it_with_the_key(checkpoint):
     server = build_server(checkpoint, dataclasses.replace(LIMITS, api_key="s3cret"))
     assert server._workers_per_device_by_api_path == {"/predict": 2, "/explain": 3}
