@@ -228,8 +228,12 @@ def test_sigterm_or_ctrl_c_stops_with_a_fresh_checkpoint(tiny_archive, tmp_path,
     assert process.wait(timeout=30) == status
     assert time.monotonic() - sent < 10
     assert f"stopped by {signal.Signals(signum).name}" in process.stderr.read()
-    # Written after the signal, when the run stopped: the steps since the last epoch end are not lost.
-    assert last.stat().st_mtime_ns >= sent_ns and read_checkpoint(last)["global_step"] > before
+    # Written after the signal, when the run stopped: the steps since the last epoch end are not lost. One race
+    # is allowed: an epoch ended (and saved last.ckpt) in the instant before the signal, so that Lightning, with
+    # no step since, rightly does not write it again; then the file is that epoch end's, just before the signal.
+    saved, step = last.stat().st_mtime_ns, read_checkpoint(last)["global_step"]
+    epoch_end_just_before = step % 32 == 0 and sent_ns - saved < 100_000_000
+    assert (saved >= sent_ns or epoch_end_just_before) and step > before
 
 
 def _train(datamodule: TextDataModule, logdir: Path, max_epochs: int, ckpt_path: str | None = None):
