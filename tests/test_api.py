@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import warnings
 
 import pytest
@@ -20,6 +19,7 @@ from litserve.utils import WorkerSetupStatus
 from rnn_lightning.models.saved import CheckpointError
 from rnn_lightning.serving.api import ClassifierAPI, PredictRequest, build_server, favicon, page
 from rnn_lightning.serving.inference import classify, load_model, word_influence
+from rnn_lightning.serving.metrics import Metrics
 from rnn_lightning.settings import ServeSettings
 
 from .asgi import call
@@ -100,7 +100,7 @@ def test_a_batch_of_requests_gets_each_its_own_answers_from_one_pass(predictor):
 
 
 def test_the_batch_sizes_run_are_counted_the_largest_in_the_last_bucket(checkpoint):
-    counts = multiprocessing.get_context("spawn").Array("q", LIMITS.max_batch_size + 1)
+    counts = Metrics(LIMITS.max_batch_size).batch_sizes  # shared memory, as the server hands it to its workers
     api = ready_api(checkpoint, batch_sizes=counts)
     one = PredictRequest(texts=REVIEWS[:1])
     api.predict(one)
@@ -176,7 +176,8 @@ def test_health_says_what_it_waits_for_until_the_workers_are_ready(checkpoint):
     status, _, body = call(server.app, "GET", "/health")
     assert status == 503 and json.loads(body)["status"] == "starting" and "waiting_for" in json.loads(body)
     server.workers_setup_status["explain_0"] = WorkerSetupStatus.READY
-    assert call(server.app, "GET", "/health")[:3:2] == (200, b'{"status":"ok"}')
+    status, _, body = call(server.app, "GET", "/health")
+    assert (status, body) == (200, b'{"status":"ok"}')
     server.workers_setup_status = {}  # before any worker has reported
     assert call(server.app, "GET", "/health")[0] == 503
 

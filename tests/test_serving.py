@@ -393,4 +393,3 @@ def test_a_port_in_use_is_refused_in_one_line(checkpoint):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"serve.py: error: cannot listen on 127.0.0.1:{port}: the address is in use (another server?)"]
-
