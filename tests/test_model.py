@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -121,6 +123,39 @@ def test_keras_summary_lists_layers_shapes_and_totals():
     assert rows["head"][-3:] == ["1)", "33", "33"]
     assert "Total params: 328,481" in text and "Trainable params: 328,353" in text
     assert "bias_hh is frozen at zero" in text
+
+
+def test_the_study_networks_summary_is_the_one_the_docs_show():
+    training_md = (Path(__file__).resolve().parents[1] / "docs" / "training.md").read_text(encoding="utf-8")
+    documented = training_md.split("The summary printed at the start of `fit` says so:\n\n```\n", 1)[1].split("```")[0]
+    table, note = keras_summary(make_network(), maxlen=500).rsplit("\n", 1)
+    assert table + "\n" == documented
+    assert note == ("Note: Keras's SimpleRNN has one bias vector per layer; torch's RNN has two (bias_ih and bias_hh), "
+                    "32 more parameters per layer. Here bias_hh is frozen at zero, so the trainable count is Keras's. "
+                    "(Keras's total for the study: 328,353.)")
+
+
+def test_the_summary_of_a_two_way_network_of_gated_cells_counts_both_directions():
+    network = make_network(50, cell="lstm", num_layers=2, bidirectional=True, hidden_size=8, embed_dim=4,
+                           single_bias=False, ngram_buckets=100)
+    assert keras_summary(network).splitlines() == [
+        "Layer (type)            Output Shape         Param #  Trainable",
+        "=" * 63,
+        "embedding (Embedding)   (None, None, 4)          200        200",
+        "lstm_1 (LSTM)           (None, None, 16)         896        896",  # 2 x (4 x 8 x (4 + 8) + 2 x 32)
+        "lstm_2 (LSTM)           (None, 16)             1,664      1,664",  # 2 x (4 x 8 x (16 + 8) + 2 x 32)
+        "head (Linear)           (None, 1)                 17         17",
+        "ngrams (Embedding)      (None, 1)                100        100",
+        "=" * 63,
+        "Total params: 2,877",
+        "Trainable params: 2,877",
+        "Non-trainable params: 0",
+        "Note: Keras's LSTM has one bias vector per layer; torch's LSTM has two (bias_ih and bias_hh), 64 more "
+        "parameters per layer. Both are trained here, so the count exceeds Keras's.",  # 32 a direction
+    ]
+    gru = keras_summary(make_network(50, cell="gru", num_layers=1, hidden_size=8, embed_dim=4)).splitlines()
+    assert gru[3] == "gru_1 (GRU)             (None, 8)                336        336"
+    assert gru[-1] == "Non-trainable params: 0"  # a GRU's two biases are Keras's too (reset_after): no note
 
 
 def test_the_summary_counts_an_ensembles_other_members_in_a_row_of_their_own():

@@ -1,6 +1,7 @@
 """Failure handling: nothing bad downloaded, extracted, trained or loaded is ever kept or run."""
 
 import dataclasses
+import errno
 import hashlib
 import math
 import os
@@ -18,6 +19,7 @@ import torch
 from rnn_lightning.data.datamodule import TextDataModule
 from rnn_lightning.data.download import DownloadError, download, file_digest
 from rnn_lightning.data.sources import KNOWN_MD5
+from rnn_lightning.fileio import WriteError
 from rnn_lightning.models.saved import CheckpointError, find_last_checkpoint, read_checkpoint
 from rnn_lightning.serving.inference import load_model
 from rnn_lightning.settings import ModelSettings, OptimizerSettings
@@ -374,6 +376,14 @@ def test_a_full_disk_while_the_cache_is_encoded_ends_in_one_line_and_leaves_noth
         f"inspect_data.py: error: No space left on device while writing the data in {data}"]
     assert not [path.name for path in data.iterdir() if path.name.startswith(".") and path.name != ".prepare.lock"]
     assert not list(data.glob("*-encoded-*"))
+
+
+def test_a_write_error_says_what_was_being_written_and_keeps_the_reason_and_errno():
+    full = WriteError.of(OSError(errno.ENOSPC, "No space left on device"), "the data in data/")
+    assert isinstance(full, OSError) and full.errno == errno.ENOSPC
+    assert full.strerror == "No space left on device while writing the data in data/"
+    bare = WriteError.of(OSError("quota exceeded"), "config.yaml")  # no errno nor reason of its own: its message
+    assert (bare.errno, bare.strerror) == (None, "quota exceeded while writing config.yaml")
 
 
 def test_what_a_killed_process_left_half_written_is_cleared_before_preparing(tiny_datamodule):

@@ -25,11 +25,26 @@ def test_shuffled_differently_each_epoch_but_reproducibly():
     assert list(sampler) != first
 
 
-def test_without_shuffling_batches_follow_length_order():
-    sizes = lengths(100)
-    batches = list(LengthGroupedBatchSampler(sizes, batch_size=10, shuffle=False))
+def test_each_epoch_makes_new_batches_not_the_same_ones_in_another_order():
+    sampler = LengthGroupedBatchSampler(lengths(), batch_size=32, shuffle=True, pool_batches=10)
+    first = {frozenset(batch) for batch in sampler}
+    sampler.set_epoch(1)
+    assert len(first & {frozenset(batch) for batch in sampler}) < len(first) / 4
+
+
+def test_a_pool_of_one_batch_keeps_the_batches_random():
+    sizes = lengths()
+    batches = list(LengthGroupedBatchSampler(sizes, batch_size=32, shuffle=True, pool_batches=1))
+    spread = sum(int(sizes[b].max() - sizes[b].min()) for b in batches) / len(batches)
+    random_spread = sum(int(sizes[b].max() - sizes[b].min()) for b in torch.randperm(1000).split(32)) / 32
+    assert spread > random_spread / 2  # sorted within each batch alone: as spread as random batches
+
+
+def test_without_shuffling_batches_follow_length_order_and_ties_the_reading_order():
+    sizes = lengths(1000)
+    batches = list(LengthGroupedBatchSampler(sizes, batch_size=10, shuffle=False, pool_batches=5))
     flat = [i for batch in batches for i in batch]
-    assert sizes[flat].tolist() == sorted(sizes.tolist())
+    assert flat == sorted(range(1000), key=lambda i: int(sizes[i]))  # one pool of all, whatever pool_batches
 
 
 def test_ranks_get_disjoint_equal_shares():
@@ -37,3 +52,9 @@ def test_ranks_get_disjoint_equal_shares():
     shares = [list(LengthGroupedBatchSampler(sizes, 32, True, num_replicas=2, rank=r)) for r in (0, 1)]
     assert len(shares[0]) == len(shares[1]) == 16
     assert not {i for b in shares[0] for i in b} & {i for b in shares[1] for i in b}
+
+
+def test_ranks_get_equal_shares_when_the_batches_do_not_divide_evenly():
+    sizes = lengths(1040)  # 33 batches of 32 or fewer: the odd one is left out, so that no rank waits for another
+    shares = [list(LengthGroupedBatchSampler(sizes, 32, True, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert len(shares[0]) == len(shares[1]) == len(LengthGroupedBatchSampler(sizes, 32, True, num_replicas=2)) == 16

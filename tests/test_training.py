@@ -223,6 +223,39 @@ def test_the_baseline_is_reported_beside_the_network_and_in_tensorboard(tiny_arc
         assert logged[f"{prefix}/test/acc"] == pytest.approx(float(scores["test/acc"]), abs=1e-4)
 
 
+def test_the_tfidf_baseline_learns_from_the_training_rows_alone_and_scores_each_held_out_split(tiny_datamodule,
+                                                                                            monkeypatch):
+    from rnn_lightning.training.baseline import fit_baseline
+
+    scores = fit_baseline(tiny_datamodule)
+    assert set(scores) == {"val/acc", "test/acc"} and min(scores.values()) > 0.6  # binary: no F1
+    # Trained on the validation rows' labels turned round, it must get them wrong: it reads the rows it is given,
+    # and scores each split against that split's own labels.
+    read = tiny_datamodule.raw_texts
+    monkeypatch.setattr(tiny_datamodule, "raw_texts", lambda split: (
+        read("val")[0], 1 - read("val")[1]) if split == "train" else read(split))
+    assert fit_baseline(tiny_datamodule)["val/acc"] < 0.4
+    monkeypatch.setattr(tiny_datamodule, "test_set", None)  # a collection without a test split
+    assert set(fit_baseline(tiny_datamodule)) == {"val/acc"}
+
+
+def test_the_baselines_of_more_than_two_classes_add_macro_f1(tmp_path):
+    from rnn_lightning.training.baseline import fit_baseline
+
+    from .conftest import TOPICS, write_topics_csv
+
+    folder = tmp_path / "topics"
+    write_topics_csv(folder / "train.csv", 300, seed=0)
+    write_topics_csv(folder / "test.csv", 90, seed=1)
+    (folder / "classes.txt").write_text("\n".join(TOPICS) + "\n", encoding="utf-8")
+    datamodule = make_datamodule(source=str(folder), data_dir=str(tmp_path / "data"), num_words=40, maxlen=16)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    scores = fit_baseline(datamodule)
+    assert set(scores) == {"val/acc", "test/acc", "val/f1", "test/f1"}
+    assert all(0.6 < value <= 1 for value in scores.values()) and scores["test/f1"] <= scores["test/acc"] + 0.05
+
+
 def test_fasttext_learns_from_the_training_rows_alone_and_answers_the_same_for_a_seed(tiny_datamodule, monkeypatch):
     from rnn_lightning.training.baseline import fit_fasttext
 
