@@ -180,6 +180,13 @@ def test_the_summary_shows_a_head_per_class_and_says_which_recurrence_runs():
     assert recurrence_description(make_network(cell="lstm", fast_path=False), cpu) == "LSTM (--no-fast-path)"
     assert recurrence_description(make_network(cell="gru", fast_path=False), cpu) == "GRU (--no-fast-path)"
     assert recurrence_description(make_network(), torch.device("cuda")) == "cuDNN (RNN)"
+    # Where nothing can be compiled, a gated cell runs torch's own kernel, and the summary says why.
+    from rnn_lightning.models import recurrences
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recurrences, "recurrence_kernel", lambda: None)
+        assert recurrence_description(make_network(cell="gru"), cpu) == (
+            "GRU (no compiled recurrence: PyTorch's own CPU kernel)")
 
 
 def test_ngram_buckets_hash_words_and_pairs_apart_and_leave_padding_out():

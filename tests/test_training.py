@@ -11,7 +11,7 @@ from rnn_lightning.serving.inference import load_model, predict
 from rnn_lightning.settings import OptimizerSettings
 from rnn_lightning.training.module import VAL_ACC, TextClassifier
 
-from .conftest import make_classifier, make_datamodule, make_spec, run_command, run_fit
+from .conftest import FILLER, make_classifier, make_datamodule, make_spec, run_command, run_fit
 
 QUIET = {"accelerator": "cpu", "enable_progress_bar": False, "log_every_n_steps": 1}
 
@@ -237,6 +237,33 @@ def test_the_tfidf_baseline_learns_from_the_training_rows_alone_and_scores_each_
     assert fit_baseline(tiny_datamodule)["val/acc"] < 0.4
     monkeypatch.setattr(tiny_datamodule, "test_set", None)  # a collection without a test split
     assert set(fit_baseline(tiny_datamodule)) == {"val/acc"}
+
+
+def word_order_collection(folder: Path) -> Path:
+    """Two classes told apart by word pairs alone: each word is as often in one class as in the other."""
+    import random
+
+    rng = random.Random(0)
+    pairs = {"positive": ["very good", "not bad"], "negative": ["not good", "very bad"]}
+    for split, rows in (("train", 240), ("test", 80)):
+        lines = [f"{rng.choice(FILLER)} {rng.choice(pairs[label])} {rng.choice(FILLER)},{label}"
+                 for label in ("positive", "negative") for _ in range(rows // 2)]
+        rng.shuffle(lines)
+        (folder / f"{split}.csv").parent.mkdir(parents=True, exist_ok=True)
+        (folder / f"{split}.csv").write_text("text,label\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("baseline", ["fit_baseline", "fit_fasttext"])
+def test_both_baselines_read_word_pairs(tmp_path, baseline):
+    from rnn_lightning.training import baseline as baselines
+
+    datamodule = make_datamodule(source=str(word_order_collection(tmp_path / "pairs")),
+                                 data_dir=str(tmp_path / "data"), maxlen=8)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    scores = getattr(baselines, baseline)(datamodule)
+    assert scores["val/acc"] > 0.95 and scores["test/acc"] > 0.95  # words alone would score about half
 
 
 def test_the_baselines_of_more_than_two_classes_add_macro_f1(tmp_path):

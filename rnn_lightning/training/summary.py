@@ -56,11 +56,12 @@ def keras_summary(model: TextRNN, maxlen: int | None = None) -> str:
     lines += ["=" * 63, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
               f"Non-trainable params: {total - trainable:,}"]
     if model.cell != "gru":
+        # The first layer's bias_hh, in both directions of a two-way network: what Keras's one bias leaves out.
+        extra_biases = sum(p.numel() for name, p in rnn.named_parameters() if name.startswith("bias_hh_l0"))
         lines.append(
             f"Note: Keras's {'SimpleRNN' if model.cell == 'rnn' else 'LSTM'} has one bias vector per layer; "
             f"torch's {type(rnn).__name__} has two (bias_ih and bias_hh), "
-            f"{sum(p.numel() for name, p in rnn.named_parameters() if name.startswith('bias_hh_l0'))} more "
-            "parameters per layer. "
+            f"{extra_biases} more parameters per layer. "
             + ("Here bias_hh is frozen at zero, so the trainable count is Keras's."
                if model.single_bias else "Both are trained here, so the count exceeds Keras's.")
             + (f" (Keras's total for the study: {KERAS_SIMPLE_RNN_TOTAL:,}.)" if model.cell == "rnn" else "")
