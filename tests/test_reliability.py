@@ -212,6 +212,31 @@ def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path):
     assert last.name == "last.ckpt" and torch.equal(read_checkpoint(last)["state_dict"]["w"], torch.ones(3))
 
 
+@pytest.mark.parametrize(("failure", "code", "reason"), [
+    (OSError(errno.ENOSPC, "No space left on device"), errno.ENOSPC, "No space left on device"),
+    # torch.save reports a failed write as a RuntimeError of several lines, with no errno: the first line, EIO.
+    (RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed\nat frame 3"), errno.EIO,
+     "PytorchStreamWriter failed writing file data/0: file write failed"),
+])
+def test_a_failed_checkpoint_write_says_why_in_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch, failure,
+                                                                                    code, reason):
+    last = tmp_path / "version_0" / "checkpoints" / "last.ckpt"  # folders that do not exist yet are made
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}, "hyper_parameters": {}}, last)
+
+    def failing_save(obj, out) -> None:
+        out.write(b"half a checkpoint")
+        raise failure
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(WriteError) as failed:
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, last)
+    assert failed.value.errno == code
+    assert failed.value.strerror == f"{reason} while writing {last} (the previous last.ckpt is kept)"
+    monkeypatch.undo()
+    assert torch.equal(read_checkpoint(last)["state_dict"]["w"], torch.ones(3))
+    assert [path.name for path in last.parent.iterdir()] == ["last.ckpt"]  # no temp file left behind
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_sigterm_or_ctrl_c_stops_with_a_fresh_checkpoint(tiny_archive, tmp_path, signum, status):
