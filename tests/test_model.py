@@ -158,6 +158,16 @@ def test_the_summary_of_a_two_way_network_of_gated_cells_counts_both_directions(
     assert gru[-1] == "Non-trainable params: 0"  # a GRU's two biases are Keras's too (reset_after): no note
 
 
+def test_fit_prints_the_summary_with_the_runs_text_length_and_the_recurrence(capsys):
+    from rnn_lightning.training.summary import KerasSummary, recurrence_description
+
+    module = make_classifier()
+    KerasSummary(maxlen=24).on_fit_start(None, module)
+    assert capsys.readouterr().out == (f"{keras_summary(module.model, 24)}\n"
+                                       f"Recurrence: {recurrence_description(module.model, module.device)}\n")
+    assert "(None, 24, 32)" in keras_summary(module.model, 24)
+
+
 def test_the_summary_counts_an_ensembles_other_members_in_a_row_of_their_own():
     text = keras_summary(make_network(members=3), maxlen=500)
     members = next(line for line in text.splitlines() if line.startswith("members"))
