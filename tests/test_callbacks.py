@@ -166,7 +166,7 @@ def test_a_non_finite_gradient_stops_the_run_before_the_step_that_would_store_it
                                              r"the loss diverged"):
         train(tiny_datamodule, At("on_after_backward", poison, step=2), At("on_after_backward", keep, step=2),
               FiniteGuard())
-    # Stopped before the optimizer's step: the weights are those the poisoned gradient would have changed.
+    # Stopped before the optimizer's step: the poisoned gradient never reached the weights.
     after = dict(kept["module"].named_parameters())
     assert all(torch.equal(after[name], weight) for name, weight in kept["weights"].items())
 
